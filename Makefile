@@ -1,0 +1,144 @@
+# kiln: GNU make build. `make` builds build/kiln and build/plugins/*.so;
+# `make check` runs the whole test suite (scripts/check.sh); `make install`.
+# Options: SANITIZE=1 (ASan+UBSan), DEBUG=1, BUILD=dir, PREFIX, DESTDIR.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+PLUGDIR ?= $(LIBDIR)/kiln/plugins
+PCDIR   ?= $(LIBDIR)/pkgconfig
+BUILD   ?= build
+
+CC       ?= cc
+PKG      ?= pkg-config
+PROTOC_C ?= protoc-c
+
+ifeq ($(SANITIZE),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANLD := -fsanitize=address,undefined
+else ifeq ($(DEBUG),1)
+OPT := -O0 -g
+else
+OPT := -O2 -g
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wpointer-arith \
+	-Wundef -Wcast-align -Wvla
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) $(WARN) \
+	-Iinclude -Icore -I$(BUILD)/gen -include core/banned.h \
+	-DKILN_PLUGIN_DIR='"$(PLUGDIR)"'
+ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SANLD) $(LDFLAGS)
+
+# Libraries of the core (Lua for kiln.lua, jansson for JSON replay/plan,
+# libarchive for contexts); plugins list theirs in plugins/<dir>/pkgs.
+CORE_PKGS := lua5.4 jansson
+CORE_CFLAGS := $(shell $(PKG) --cflags $(CORE_PKGS) 2>/dev/null)
+CORE_LIBS := $(shell $(PKG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lpthread
+
+# ---- generated protobuf code (never committed) ----
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+PROTO_O := $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
+PROTO_LIB := $(BUILD)/libkilnproto.a
+
+# ---- core ----
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+CORE_LIB := $(BUILD)/libkilncore.a
+KILN := $(BUILD)/kiln
+
+# ---- plugins: plugins/<kind>-<name>/*.c -> build/plugins/<kind>-<name>.so
+PLUGIN_DIRS := $(patsubst plugins/%/,%,$(sort $(dir $(wildcard plugins/*/*.c))))
+PLUGINS := $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGIN_DIRS))
+plugin_pkgs = $(strip $(shell cat plugins/$(1)/pkgs 2>/dev/null))
+
+# ---- tests ----
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+ABI_SRC := $(wildcard tests/abi/plugins/*.c)
+ABI_SO := $(patsubst tests/abi/plugins/%.c,$(BUILD)/tests/abi/%.so,$(ABI_SRC))
+TEST_PKGS := cmocka
+
+.PHONY: all plugins tests check check-unit install uninstall clean fuzz
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+
+all: $(KILN) $(PLUGINS) $(PROTO_LIB)
+plugins: $(PLUGINS)
+tests: all $(UNIT_BIN) $(ABI_SO)
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	$(PROTOC_C) --proto_path=proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-undef -Wno-cast-align \
+		$(shell $(PKG) --cflags libprotobuf-c) -c $< -o $@
+
+$(PROTO_LIB): $(PROTO_O)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/obj/core/%.o: core/%.c $(wildcard core/*.h include/kiln/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(KILN): $(BUILD)/obj/core/main.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
+
+# One rule per plugin directory, so each links only its own libraries.
+# -z defs: a plugin may not depend on core symbols (host table only).
+define plugin_rule
+$(BUILD)/plugins/$(1).so: $(wildcard plugins/$(1)/*.c plugins/$(1)/*.h) \
+		$(wildcard include/kiln/*.h) $(if $(findstring proto,$(call plugin_pkgs,$(1))),$(PROTO_LIB))
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) $(shell $(PKG) --cflags $(filter-out proto,$(call plugin_pkgs,$(1))) 2>/dev/null) \
+		-shared -Wl,-z,defs -o $$@ $(wildcard plugins/$(1)/*.c) \
+		$(if $(findstring proto,$(call plugin_pkgs,$(1))),$(PROTO_LIB) $(shell $(PKG) --libs libprotobuf-c)) \
+		$(shell $(PKG) --libs $(filter-out proto,$(call plugin_pkgs,$(1))) 2>/dev/null) $$(ALL_LDFLAGS)
+endef
+$(foreach p,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(p))))
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) $(shell $(PKG) --cflags $(TEST_PKGS)) \
+		-o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CORE_LIBS) $(shell $(PKG) --libs $(TEST_PKGS))
+
+# Test plugins for the ABI tests: real .so files for the real loader.
+# A file may ask for extra flags in a first line "// CFLAGS: ...".
+$(BUILD)/tests/abi/%.so: tests/abi/plugins/%.c $(wildcard include/kiln/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell sed -n '1s|^// CFLAGS: ||p' $<) -shared -o $@ $< $(ALL_LDFLAGS)
+
+check:
+	SANITIZE=$(SANITIZE) scripts/check.sh
+
+check-unit: tests
+	tests/run.sh --unit
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGDIR) $(DESTDIR)$(INCDIR)/kiln $(DESTDIR)$(PCDIR)
+	install -m 0755 $(KILN) $(DESTDIR)$(BINDIR)/kiln
+	$(if $(PLUGINS),install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/)
+	install -m 0644 include/kiln/*.h $(DESTDIR)$(INCDIR)/kiln/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@PLUGDIR@|$(PLUGDIR)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define KILN_VERSION "\(.*\)"/\1/p' include/kiln/common.h)|g' \
+	    -e 's|@ABI@|$(shell sed -n 's/^#define KILN_ABI_MAJOR \([0-9]*\)/\1/p' include/kiln/common.h)|g' \
+	    kiln-plugin.pc.in > $(DESTDIR)$(PCDIR)/kiln-plugin.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kiln $(DESTDIR)$(PCDIR)/kiln-plugin.pc
+	rm -rf $(DESTDIR)$(PLUGDIR) $(DESTDIR)$(INCDIR)/kiln
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,66 @@
+/* cli.h: the table-driven command line. Each subcommand is one row of
+ * kiln__commands[] (core/main.c) and parses its own options with
+ * getopt_long. Exit codes are documented in docs/cli.md. */
+#ifndef KILN_CORE_CLI_H
+#define KILN_CORE_CLI_H
+
+#include "loader.h"
+
+/* Exit codes (docs/cli.md). */
+enum kiln_exit {
+	KILN_EXIT_OK = 0,
+	KILN_EXIT_FAILED = 1,      /* build failed, lint found errors */
+	KILN_EXIT_USAGE = 2,       /* bad flags, bad input file, refused plugin */
+	KILN_EXIT_ENGINE = 3,      /* engine unreachable or protocol error */
+	KILN_EXIT_SIGINT = 130,    /* interrupted (128 + SIGINT) */
+	KILN_EXIT_SIGTERM = 143,   /* terminated (128 + SIGTERM) */
+};
+
+/* State shared by all commands of one process run. */
+struct kiln_ctx {
+	struct kiln_registry reg;
+	bool plugins_loaded;
+	const char *argv0;
+};
+
+/* Command flags. */
+#define KILN_CMD_PLUGINS 0x1u /* load plugins before run() */
+#define KILN_CMD_HIDDEN 0x2u  /* not listed by `kiln help` */
+
+struct kiln_cmd {
+	const char *name;
+	int (*run)(struct kiln_ctx *ctx, int argc, char **argv);
+	unsigned flags;
+	const char *usage;   /* "kiln build [OPTIONS] PATH" */
+	const char *summary; /* one line for `kiln help` */
+	const char *help;    /* the options, preformatted, for `kiln help CMD` */
+};
+
+extern const struct kiln_cmd kiln__commands[];
+
+/* Print "kiln: MSG" and "Run 'kiln help CMD' for usage." to stderr;
+ * returns KILN_EXIT_USAGE. */
+int kiln__usage_error(const char *cmd, const char *fmt, ...) KILN_PRINTF(2, 3);
+/* Print the command's help to stdout. */
+void kiln__print_help(const struct kiln_cmd *cmd);
+/* Map a kiln_code to an exit code. */
+int kiln__exit_code(int code);
+
+/* Commands (core/cmd_*.c). */
+int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_replay(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_plugins(struct kiln_ctx *ctx, int argc, char **argv);
+
+/* Shared by commands that show progress (core/progress.c). */
+struct kiln_progress_opts {
+	const char *mode; /* auto|tty|plain|json|quiet|rawjson… or any renderer name */
+	bool verbose;
+	bool no_emoji;
+	int fd;           /* output, default 2 (stderr), like buildx */
+};
+struct kiln_bus;
+/* Choose and open the renderer(s) of opts->mode on a new bus. */
+int kiln__progress_open(struct kiln_ctx *ctx, const struct kiln_progress_opts *opts,
+			struct kiln_bus **bus, struct kiln_err *err);
+
+#endif

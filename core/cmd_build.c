@@ -1,0 +1,429 @@
+/* cmd_build.c: `kiln build [OPTIONS] PATH`, the single-target build that
+ * `docker buildx build` users know. One job per --platform entry, run in
+ * order (the scheduler of kiln.lua runs them in parallel).
+ *
+ * The backend is chosen by address: --addr, else $BUILDKIT_HOST, else the
+ * standalone buildkitd socket if it exists, else $DOCKER_HOST, else
+ * unix:///var/run/docker.sock; the backend whose probe() scores highest
+ * for that address runs the build. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fnmatch.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "bus.h"
+#include "cli.h"
+#include "util.h"
+
+#define BUILDKITD_SOCK "/run/buildkit/buildkitd.sock"
+
+struct kvlist {
+	struct kiln_kv *v;
+	size_t n;
+	struct kiln_strv store; /* owns the strings */
+};
+
+static int kv_add(struct kvlist *l, const char *arg, bool from_env, const char *flag)
+{
+	const char *eq = strchr(arg, '=');
+	char *key, *value;
+	if (eq) {
+		key = kiln__xasprintf("%.*s", (int)(eq - arg), arg);
+		value = kiln__xstrdup(eq + 1);
+	} else if (from_env) {
+		/* --build-arg KEY takes its value from the environment, as
+		 * docker does; unset means the argument is skipped. */
+		const char *env = getenv(arg);
+		if (!env)
+			return 0;
+		key = kiln__xstrdup(arg);
+		value = kiln__xstrdup(env);
+	} else {
+		return kiln__usage_error("build", "%s expects KEY=VALUE, got '%s'", flag, arg);
+	}
+	if (!*key) {
+		free(key);
+		free(value);
+		return kiln__usage_error("build", "%s has an empty key in '%s'", flag, arg);
+	}
+	kiln__strv_push_owned(&l->store, key);
+	kiln__strv_push_owned(&l->store, value);
+	l->v = kiln__xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = (struct kiln_kv){ key, value };
+	return 0;
+}
+
+static void kv_release(struct kvlist *l)
+{
+	free(l->v);
+	kiln__strv_release(&l->store);
+}
+
+struct build_cli {
+	struct kiln_build_opts o;
+	struct kvlist args, labels;
+	struct kiln_strv tags, outputs, cache_from, cache_to, secrets, ssh, hosts,
+		allow, platforms;
+	const char *addr;
+	struct kiln_progress_opts progress;
+};
+
+static void build_cli_release(struct build_cli *b)
+{
+	kv_release(&b->args);
+	kv_release(&b->labels);
+	struct kiln_strv *lists[] = { &b->tags, &b->outputs, &b->cache_from, &b->cache_to,
+				      &b->secrets, &b->ssh, &b->hosts, &b->allow, &b->platforms };
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		kiln__strv_release(lists[i]);
+}
+
+static void split_csv_into(struct kiln_strv *sv, const char *s)
+{
+	char *copy = kiln__xstrdup(s), *save = NULL;
+	for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		kiln__strv_push(sv, p);
+	free(copy);
+}
+
+enum {
+	OPT_BUILD_ARG = 256, OPT_LABEL, OPT_TARGET, OPT_PLATFORM, OPT_CACHE_FROM,
+	OPT_CACHE_TO, OPT_SECRET, OPT_SSH, OPT_ADD_HOST, OPT_ALLOW, OPT_NETWORK,
+	OPT_NO_CACHE, OPT_PULL, OPT_ADDR, OPT_PROGRESS, OPT_NO_EMOJI,
+};
+
+static int parse_args(struct build_cli *b, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "build-arg", required_argument, NULL, OPT_BUILD_ARG },
+		{ "label", required_argument, NULL, OPT_LABEL },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "cache-from", required_argument, NULL, OPT_CACHE_FROM },
+		{ "cache-to", required_argument, NULL, OPT_CACHE_TO },
+		{ "secret", required_argument, NULL, OPT_SECRET },
+		{ "ssh", required_argument, NULL, OPT_SSH },
+		{ "add-host", required_argument, NULL, OPT_ADD_HOST },
+		{ "allow", required_argument, NULL, OPT_ALLOW },
+		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+		{ "pull", no_argument, NULL, OPT_PULL },
+		{ "addr", required_argument, NULL, OPT_ADDR },
+		{ "progress", required_argument, NULL, OPT_PROGRESS },
+		{ "no-emoji", no_argument, NULL, OPT_NO_EMOJI },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "f:t:o:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': b->o.dockerfile = optarg; break;
+		case 't': kiln__strv_push(&b->tags, optarg); break;
+		case 'o': kiln__strv_push(&b->outputs, optarg); break;
+		case 'v': b->progress.verbose = true; break;
+		case OPT_BUILD_ARG:
+			if ((rc = kv_add(&b->args, optarg, true, "--build-arg")))
+				return rc;
+			break;
+		case OPT_LABEL:
+			if ((rc = kv_add(&b->labels, optarg, false, "--label")))
+				return rc;
+			break;
+		case OPT_TARGET: b->o.target = optarg; break;
+		case OPT_PLATFORM: split_csv_into(&b->platforms, optarg); break;
+		case OPT_CACHE_FROM: kiln__strv_push(&b->cache_from, optarg); break;
+		case OPT_CACHE_TO: kiln__strv_push(&b->cache_to, optarg); break;
+		case OPT_SECRET: kiln__strv_push(&b->secrets, optarg); break;
+		case OPT_SSH: kiln__strv_push(&b->ssh, optarg); break;
+		case OPT_ADD_HOST: kiln__strv_push(&b->hosts, optarg); break;
+		case OPT_ALLOW: kiln__strv_push(&b->allow, optarg); break;
+		case OPT_NETWORK: b->o.network = optarg; break;
+		case OPT_NO_CACHE: b->o.no_cache = true; break;
+		case OPT_PULL: b->o.pull = true; break;
+		case OPT_ADDR: b->addr = optarg; break;
+		case OPT_PROGRESS: b->progress.mode = optarg; break;
+		case OPT_NO_EMOJI: b->progress.no_emoji = true; break;
+		case ':':
+			return kiln__usage_error("build", "option '%s' needs a value",
+						 argv[optind - 1]);
+		default:
+			return kiln__usage_error("build", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return kiln__usage_error("build", "'kiln build' requires exactly one PATH "
+					 "(the build context)");
+	b->o.context = argv[optind];
+	return 0;
+}
+
+/* The engine address, in buildx's order of precedence. */
+static const char *engine_addr(const char *flag)
+{
+	const char *env;
+	if (flag && *flag)
+		return flag;
+	if ((env = getenv("BUILDKIT_HOST")) && *env)
+		return env;
+	if (access(BUILDKITD_SOCK, F_OK) == 0)
+		return "unix://" BUILDKITD_SOCK;
+	if ((env = getenv("DOCKER_HOST")) && *env)
+		return env;
+	return "unix:///var/run/docker.sock";
+}
+
+static const struct kiln_backend *pick_backend(struct kiln_ctx *ctx, const char *addr)
+{
+	const struct kiln_backend *best = NULL;
+	int best_score = 0;
+	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
+		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
+		if (e->kind != KILN_KIND_BACKEND)
+			continue;
+		const struct kiln_backend *b = e->vt;
+		int score = b->probe(addr);
+		if (score > best_score) {
+			best = b;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+static const struct kiln_frontend *pick_frontend(struct kiln_ctx *ctx, const char *file)
+{
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
+		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
+		if (e->kind != KILN_KIND_FRONTEND)
+			continue;
+		const struct kiln_frontend *f = e->vt;
+		for (const char *const *p = f->patterns; p && *p; p++)
+			if (fnmatch(*p, base, 0) == 0)
+				return f;
+	}
+	return NULL;
+}
+
+/* Signals: a dedicated thread waits for SIGINT/SIGTERM and cancels the
+ * running solve, so no work happens in a signal handler. */
+struct sigwatch {
+	pthread_t thread;
+	sigset_t set;
+	pthread_mutex_t mu;
+	const struct kiln_backend *backend;
+	void *conn;
+	int signo;
+};
+
+static void *sigwatch_main(void *arg)
+{
+	struct sigwatch *w = arg;
+	int sig = 0;
+	if (sigwait(&w->set, &sig) != 0)
+		return NULL;
+	pthread_mutex_lock(&w->mu);
+	w->signo = sig;
+	if (sig == SIGUSR1) { /* our own wake-up at the end of the build */
+		pthread_mutex_unlock(&w->mu);
+		return NULL;
+	}
+	if (w->backend && w->conn && w->backend->cancel)
+		w->backend->cancel(w->conn);
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static void sigwatch_start(struct sigwatch *w)
+{
+	sigemptyset(&w->set);
+	sigaddset(&w->set, SIGINT);
+	sigaddset(&w->set, SIGTERM);
+	sigaddset(&w->set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &w->set, NULL);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_create(&w->thread, NULL, sigwatch_main, w);
+}
+
+static void sigwatch_set(struct sigwatch *w, const struct kiln_backend *b, void *conn)
+{
+	pthread_mutex_lock(&w->mu);
+	w->backend = b;
+	w->conn = conn;
+	int sig = w->signo;
+	pthread_mutex_unlock(&w->mu);
+	if (sig && sig != SIGUSR1 && b && conn && b->cancel)
+		b->cancel(conn); /* signal arrived before the connection existed */
+}
+
+static int sigwatch_stop(struct sigwatch *w)
+{
+	pthread_kill(w->thread, SIGUSR1);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_sigmask(SIG_UNBLOCK, &w->set, NULL);
+	return w->signo == SIGUSR1 ? 0 : w->signo;
+}
+
+static void emit_job(struct kiln_bus *bus, const struct kiln_job *job,
+		     enum kiln_event_kind kind, const struct kiln_event *tmpl)
+{
+	struct kiln_event ev = *tmpl;
+	ev.struct_size = sizeof(ev);
+	ev.kind = kind;
+	ev.time_ns = kiln__now_ns();
+	ev.job = job;
+	kiln__bus_emit(bus, &ev);
+}
+
+/* Run one job. Problems found before the engine runs anything (no
+ * frontend, a bad Dockerfile, an unreachable engine) return without events
+ * and the caller prints them; a failed solve is reported through the
+ * job.finished event, which the renderers show. *reported says which. */
+static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *bus,
+		   const struct kiln_backend *be, const char *addr, const char *platform,
+		   int number, struct sigwatch *sw, struct kiln_err *err, bool *reported)
+{
+	const char *file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
+	const struct kiln_frontend *fe = pick_frontend(ctx, file);
+	*reported = false;
+	if (!fe)
+		return kiln__err(err, KILN_E_NOTFOUND,
+				 "no frontend plugin reads '%s' (see 'kiln plugins')", file);
+
+	struct kiln_arena *arena = kiln__arena_new();
+	struct kiln_build_opts opts = b->o;
+	opts.platform = platform;
+	struct kiln_build_def def = { .struct_size = sizeof(def) };
+	struct kiln_solve_result res = { .struct_size = sizeof(res) };
+	void *conn = NULL;
+	int rc = fe->load(&kiln__host, arena, &opts, &def, err);
+	if (rc == 0)
+		rc = be->connect(&kiln__host, addr, &conn, err);
+	if (rc < 0) {
+		kiln__arena_free(arena);
+		return rc;
+	}
+
+	char *id = kiln__xasprintf("default@%s", platform ? platform : "native");
+	struct kiln_job job = {
+		.id = id, .target = "default", .platform = platform ? platform : "",
+		.builder = addr, .number = number,
+	};
+	struct kiln_event ev = { 0 };
+	ev.u.job_started.frontend = fe->name;
+	ev.u.job_started.backend = be->name;
+	ev.u.job_started.steps = def.steps;
+	emit_job(bus, &job, KILN_EVENT_JOB_STARTED, &ev);
+
+	sigwatch_set(sw, be, conn);
+	struct kiln_solve req = {
+		.struct_size = sizeof(req), .job = &job, .opts = &opts,
+		.def = &def, .arena = arena, .bus = bus,
+	};
+	rc = be->solve(conn, &req, &res, err);
+	sigwatch_set(sw, NULL, NULL);
+	be->disconnect(conn);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.u.job_finished.status = rc;
+	ev.u.job_finished.error = rc ? err->msg : NULL;
+	ev.u.job_finished.image_digest = res.image_digest;
+	ev.u.job_finished.config_digest = res.config_digest;
+	emit_job(bus, &job, KILN_EVENT_JOB_FINISHED, &ev);
+	*reported = true;
+	kiln__arena_free(arena);
+	free(id);
+	return rc;
+}
+
+int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
+{
+	struct build_cli b = { .o = { .struct_size = sizeof(b.o) } };
+	b.progress.fd = 2; /* progress goes to stderr, as with buildx */
+	int rc = parse_args(&b, argc, argv);
+	if (rc) {
+		build_cli_release(&b);
+		return rc;
+	}
+	b.o.build_args = b.args.v;
+	b.o.n_build_args = b.args.n;
+	b.o.labels = b.labels.v;
+	b.o.n_labels = b.labels.n;
+#define SET_LIST(field, sv) \
+	b.o.field = (const char *const *)(sv).v, b.o.n_##field = (sv).n
+	SET_LIST(tags, b.tags);
+	SET_LIST(outputs, b.outputs);
+	SET_LIST(cache_from, b.cache_from);
+	SET_LIST(cache_to, b.cache_to);
+	SET_LIST(secrets, b.secrets);
+	SET_LIST(ssh, b.ssh);
+	SET_LIST(add_hosts, b.hosts);
+	SET_LIST(allow, b.allow);
+#undef SET_LIST
+
+	struct kiln_err err = { 0 };
+	const char *addr = engine_addr(b.addr);
+	const struct kiln_backend *be = pick_backend(ctx, addr);
+	if (!be) {
+		fprintf(stderr, "kiln: no backend plugin can reach '%s' (see 'kiln plugins')\n",
+			addr);
+		build_cli_release(&b);
+		return KILN_EXIT_USAGE;
+	}
+	struct kiln_bus *bus = NULL;
+	rc = kiln__progress_open(ctx, &b.progress, &bus, &err);
+	if (rc < 0) {
+		kiln__err_print(&err);
+		build_cli_release(&b);
+		return kiln__exit_code(rc);
+	}
+
+	struct sigwatch sw = { 0 };
+	sigwatch_start(&sw);
+	size_t n_jobs = b.platforms.n ? b.platforms.n : 1;
+	int first_rc = 0;
+	bool first_reported = false;
+	struct kiln_err first_err = { 0 };
+	for (size_t i = 0; i < n_jobs; i++) {
+		bool reported = false;
+		memset(&err, 0, sizeof(err));
+		rc = run_job(ctx, &b, bus, be, addr, b.platforms.n ? b.platforms.v[i] : NULL,
+			     (int)i + 1, &sw, &err, &reported);
+		if (rc < 0 && !first_rc) {
+			first_rc = rc;
+			first_err = err;
+			first_reported = reported;
+		}
+		if (rc < 0)
+			break;
+	}
+	int sig = sigwatch_stop(&sw);
+	kiln__bus_close(bus, NULL);
+	kiln__bus_free(bus);
+	build_cli_release(&b);
+	if (sig == SIGINT)
+		return KILN_EXIT_SIGINT;
+	if (sig == SIGTERM)
+		return KILN_EXIT_SIGTERM;
+	if (first_rc) {
+		/* A failed solve was already shown by the renderer (ERROR: …);
+		 * say it here only when nothing rendered it. */
+		bool quiet = b.progress.mode && strcmp(b.progress.mode, "quiet") == 0;
+		if (!first_reported || quiet)
+			kiln__err_print(&first_err);
+		return kiln__exit_code(first_rc);
+	}
+	return KILN_EXIT_OK;
+}

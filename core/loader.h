@@ -1,0 +1,78 @@
+/* loader.h: finds plugin shared objects, loads them through their entry
+ * symbol and keeps the registry of the vtables they register.
+ * See include/kiln/plugin.h for the ABI and docs/plugins.md for the rules. */
+#ifndef KILN_CORE_LOADER_H
+#define KILN_CORE_LOADER_H
+
+#include <kiln/kiln.h>
+
+#include "util.h"
+
+enum kiln_plugin_kind {
+	KILN_KIND_FRONTEND = 1,
+	KILN_KIND_BACKEND = 2,
+	KILN_KIND_RENDERER = 3,
+};
+
+/* One registered vtable. */
+struct kiln_reg_entry {
+	enum kiln_plugin_kind kind;
+	const char *name;           /* from the vtable */
+	const char *version;
+	const char *description;
+	const void *vt;             /* struct kiln_renderer * etc. */
+	struct kiln_plugin *owner;
+};
+
+/* Every plugin loaded, every vtable registered, and what was refused.
+ * One per process run; no globals, so tests can load twice. */
+struct kiln_registry {
+	struct kiln_plugin **plugins;
+	size_t n_plugins;
+	struct kiln_reg_entry *entries;
+	size_t n_entries;
+	struct kiln_strv searched;  /* directories looked in, in order */
+	struct kiln_strv refused;   /* one-line reasons, "plugin FILE: …" */
+	struct kiln_plugin *loading; /* plugin whose entry is running */
+};
+
+const char *kiln__kind_name(enum kiln_plugin_kind kind);
+
+/* The plugin search path, in order: $KILN_PLUGIN_PATH (colon separated,
+ * empty components skipped), the user's plugin directory
+ * ($XDG_DATA_HOME/kiln/plugins or ~/.local/share/kiln/plugins), the
+ * directory "plugins" next to the kiln binary (a build tree), then
+ * <exe>/../lib/kiln/plugins and the compiled-in install directory.
+ * Never the current directory. Appends to *dirs (deduplicated). */
+void kiln__plugin_path(struct kiln_strv *dirs);
+
+/* Load every "*.so" in the search path, in path order and, within a
+ * directory, in name order. A plugin that is refused is recorded in
+ * reg->refused and skipped; the first plugin to register a name wins.
+ * Returns the number refused. */
+size_t kiln__registry_load_all(struct kiln_registry *reg);
+
+/* Load one file. Returns 0, or a negative code with the one-line reason in
+ * *err (also appended to reg->refused). */
+int kiln__registry_load(struct kiln_registry *reg, const char *path,
+			struct kiln_err *err);
+
+/* The vtable of a kind and name, or NULL. */
+const struct kiln_reg_entry *kiln__registry_find(const struct kiln_registry *reg,
+						 enum kiln_plugin_kind kind,
+						 const char *name);
+
+/* Path of the shared object that registered entry e. */
+const char *kiln__plugin_file(const struct kiln_plugin *p);
+
+/* Unload every plugin and free the registry's contents. */
+void kiln__registry_release(struct kiln_registry *reg);
+
+/* Called by the host table's register_* functions. */
+int kiln__registry_add(struct kiln_plugin *plugin, enum kiln_plugin_kind kind,
+		       const void *vt);
+
+/* The host table handed to every plugin (core/host.c). */
+extern const struct kiln_host kiln__host;
+
+#endif

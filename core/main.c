@@ -1,0 +1,197 @@
+/* main.c: kiln's entry point and command table. Only main() exits. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "loader.h"
+#include "util.h"
+
+static int cmd_help(struct kiln_ctx *ctx, int argc, char **argv);
+static int cmd_version(struct kiln_ctx *ctx, int argc, char **argv);
+
+const struct kiln_cmd kiln__commands[] = {
+	{ "build", kiln__cmd_build, KILN_CMD_PLUGINS,
+	  "kiln build [OPTIONS] PATH",
+	  "Build an image from a Dockerfile and a build context",
+	  "Options:\n"
+	  "  -f, --file NAME            Dockerfile name (default: PATH/Dockerfile)\n"
+	  "  -t, --tag NAME[:TAG]       Name and tag the image (repeatable)\n"
+	  "      --build-arg KEY=VALUE  Set a build-time variable (repeatable)\n"
+	  "      --label KEY=VALUE      Set image metadata (repeatable)\n"
+	  "      --target STAGE         Build this stage\n"
+	  "      --platform LIST        Target platforms (os/arch[/variant], comma separated)\n"
+	  "  -o, --output CSV           Output destination (type=local,dest=DIR | type=tar,dest=FILE | …)\n"
+	  "      --cache-from CSV       External cache sources (repeatable)\n"
+	  "      --cache-to CSV         Cache export destinations (repeatable)\n"
+	  "      --secret id=ID,src=FILE|env=VAR  Secret to expose to the build (repeatable)\n"
+	  "      --ssh default|ID=PATH  SSH agent socket or keys to expose (repeatable)\n"
+	  "      --add-host HOST:IP     Add a custom host-to-IP mapping (repeatable)\n"
+	  "      --allow ENTITLEMENT    network.host, security.insecure (repeatable)\n"
+	  "      --network MODE         Networking mode for RUN instructions\n"
+	  "      --no-cache             Do not use the cache\n"
+	  "      --pull                 Always attempt to pull referenced images\n"
+	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
+	  "      --no-emoji             ASCII symbols only in progress output\n"
+	  "  -v, --verbose              Show every log line and raw event\n" },
+	{ "plugins", kiln__cmd_plugins, KILN_CMD_PLUGINS,
+	  "kiln plugins [--format table|json]",
+	  "List loaded plugins and where kiln looked for them",
+	  "Lists each registered frontend, backend and renderer with its version\n"
+	  "and the file that provides it, then the directories searched.\n"
+	  "Plugins that were refused are listed with the reason; the exit code is\n"
+	  "then 2.\n\n"
+	  "Options:\n"
+	  "      --format table|json    Output format (default: table)\n" },
+	{ "replay", kiln__cmd_replay, KILN_CMD_PLUGINS,
+	  "kiln replay [OPTIONS] FILE|-",
+	  "Render a recorded JSON event stream (from --progress=json)",
+	  "Reads the JSON event stream written by --progress=json and renders it\n"
+	  "again with any renderer, on standard output. Elapsed times come from\n"
+	  "the recorded timestamps, so the output is reproducible.\n\n"
+	  "Options:\n"
+	  "      --progress MODE        Renderer to use (default: plain)\n"
+	  "      --no-emoji             ASCII symbols only\n"
+	  "  -v, --verbose              Show every log line and raw event\n" },
+	{ "version", cmd_version, 0, "kiln version", "Show kiln's version and plugin ABI",
+	  "" },
+	{ "help", cmd_help, 0, "kiln help [COMMAND]", "Show help for kiln or a command",
+	  "" },
+	{ NULL, NULL, 0, NULL, NULL, NULL },
+};
+
+static const struct kiln_cmd *find_cmd(const char *name)
+{
+	for (const struct kiln_cmd *c = kiln__commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+int kiln__usage_error(const char *cmd, const char *fmt, ...)
+{
+	struct kiln_sb sb = KILN_SB_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	kiln__sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "kiln: %s\n", kiln__sb_str(&sb));
+	if (cmd)
+		fprintf(stderr, "Run 'kiln help %s' for usage.\n", cmd);
+	else
+		fprintf(stderr, "Run 'kiln help' for usage.\n");
+	kiln__sb_release(&sb);
+	return KILN_EXIT_USAGE;
+}
+
+void kiln__print_help(const struct kiln_cmd *cmd)
+{
+	printf("Usage: %s\n\n%s.\n", cmd->usage, cmd->summary);
+	if (cmd->help && *cmd->help)
+		printf("\n%s", cmd->help);
+}
+
+int kiln__exit_code(int code)
+{
+	switch (code) {
+	case KILN_OK: return KILN_EXIT_OK;
+	case KILN_E_BUILD: return KILN_EXIT_FAILED;
+	case KILN_E_CONNECT:
+	case KILN_E_PROTOCOL: return KILN_EXIT_ENGINE;
+	case KILN_E_CANCELLED: return KILN_EXIT_SIGINT;
+	default: return KILN_EXIT_USAGE;
+	}
+}
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "Usage: kiln [--debug] COMMAND [OPTIONS]\n\n"
+		   "kiln drives BuildKit and the Docker Engine API to build container images.\n\n"
+		   "Commands:\n");
+	for (const struct kiln_cmd *c = kiln__commands; c->name; c++)
+		if (!(c->flags & KILN_CMD_HIDDEN))
+			fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\nRun 'kiln help COMMAND' for a command's options.\n"
+		   "Environment: BUILDKIT_HOST, DOCKER_HOST, KILN_PLUGIN_PATH, NO_COLOR.\n");
+}
+
+static int cmd_help(struct kiln_ctx *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	if (argc < 2) {
+		print_usage(stdout);
+		return KILN_EXIT_OK;
+	}
+	const struct kiln_cmd *c = find_cmd(argv[1]);
+	if (!c)
+		return kiln__usage_error(NULL, "unknown command '%s'", argv[1]);
+	kiln__print_help(c);
+	return KILN_EXIT_OK;
+}
+
+static int cmd_version(struct kiln_ctx *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))
+		return kiln__usage_error("version", "'kiln version' takes no arguments");
+	printf("kiln %s (plugin ABI %u.%u)\n", KILN_VERSION, KILN_ABI_MAJOR, KILN_ABI_MINOR);
+	return KILN_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct kiln_ctx ctx = { .argv0 = argv[0] };
+	const char *lvl = getenv("KILN_LOG_LEVEL");
+	if (lvl && strcmp(lvl, "debug") == 0)
+		kiln__log_level = KILN_LOG_DEBUG;
+
+	/* Global options stop at the first non-option: the command. */
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--debug") || !strcmp(argv[i], "-D")) {
+			kiln__log_level = KILN_LOG_DEBUG;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			print_usage(stdout);
+			return KILN_EXIT_OK;
+		} else if (!strcmp(argv[i], "--version")) {
+			return cmd_version(&ctx, 1, argv);
+		} else {
+			return kiln__usage_error(NULL, "unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		print_usage(stderr);
+		return KILN_EXIT_USAGE;
+	}
+	const struct kiln_cmd *cmd = find_cmd(argv[i]);
+	if (!cmd)
+		return kiln__usage_error(NULL, "unknown command '%s'", argv[i]);
+	for (int k = i + 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--"))
+			break;
+		if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+			kiln__print_help(cmd);
+			return KILN_EXIT_OK;
+		}
+	}
+	/* A closed pipe (kiln … | head) ends output, not the process. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cmd->flags & KILN_CMD_PLUGINS) {
+		kiln__registry_load_all(&ctx.reg);
+		ctx.plugins_loaded = true;
+		/* `kiln plugins` reports refusals itself; others warn. */
+		if (cmd->run != kiln__cmd_plugins)
+			for (size_t k = 0; k < ctx.reg.refused.n; k++)
+				kiln__log(KILN_LOG_WARN, "%s", ctx.reg.refused.v[k]);
+	}
+	optind = 1;
+	int rc = cmd->run(&ctx, argc - i, argv + i);
+	fflush(stdout);
+	kiln__registry_release(&ctx.reg);
+	return rc;
+}

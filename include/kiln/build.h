@@ -1,0 +1,87 @@
+/*
+ * build.h: what one build job asks for (struct kiln_build_opts, from the CLI
+ * or a kiln.lua target), what a frontend makes of it (struct
+ * kiln_build_def), and what a backend reports back (struct
+ * kiln_solve_result).
+ *
+ * Flag semantics follow `docker buildx build`
+ * (https://docs.docker.com/reference/cli/docker/buildx/build/).
+ */
+#ifndef KILN_BUILD_H
+#define KILN_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/common.h"
+
+/* Opaque per-job memory arena; see kiln_host.arena_alloc(). Everything
+ * allocated from it is freed together when the job ends. */
+struct kiln_arena;
+
+/*
+ * The options of one job. Owned by the core and read-only for plugins;
+ * valid for the duration of the job. Arrays of strings hold the raw CSV
+ * values as the user typed them (e.g. "type=local,dest=out").
+ */
+struct kiln_build_opts {
+	uint32_t struct_size;
+	const char *context;    /* build context directory, or "-" (stdin) */
+	const char *dockerfile; /* -f; NULL: "Dockerfile" in the context */
+	const char *target;     /* --target stage, or NULL */
+	const char *platform;   /* this job's platform ("linux/arm64"), or NULL */
+	const struct kiln_kv *build_args; /* --build-arg KEY=VALUE */
+	size_t n_build_args;
+	const struct kiln_kv *labels;     /* --label KEY=VALUE */
+	size_t n_labels;
+	const char *const *tags;          /* -t NAME:TAG */
+	size_t n_tags;
+	const char *const *outputs;       /* -o CSV */
+	size_t n_outputs;
+	const char *const *cache_from;    /* --cache-from CSV */
+	size_t n_cache_from;
+	const char *const *cache_to;      /* --cache-to CSV */
+	size_t n_cache_to;
+	const char *const *secrets;       /* --secret id=x,src=f | id=x,env=V */
+	size_t n_secrets;
+	const char *const *ssh;           /* --ssh default | id=path */
+	size_t n_ssh;
+	const char *const *add_hosts;     /* --add-host host:ip */
+	size_t n_add_hosts;
+	const char *const *allow;         /* --allow network.host, … */
+	size_t n_allow;
+	const char *network;              /* --network, or NULL */
+	bool no_cache;                    /* --no-cache */
+	bool pull;                        /* --pull */
+};
+
+/*
+ * What a frontend hands to a backend: either a frontend request (BuildKit's
+ * own frontend, e.g. "dockerfile.v0", converts it to LLB) or a marshalled
+ * LLB definition (pb.Definition). Filled by the frontend with memory from
+ * the job's arena; the core frees it with the arena.
+ */
+struct kiln_build_def {
+	uint32_t struct_size;
+	const char *frontend;           /* "dockerfile.v0", or NULL for LLB */
+	struct kiln_kv *frontend_attrs; /* e.g. filename, target, build-arg:X */
+	size_t n_frontend_attrs;
+	struct kiln_kv *local_dirs;     /* session dirs: "context" -> path */
+	size_t n_local_dirs;
+	const uint8_t *llb;             /* marshalled pb.Definition, or NULL */
+	size_t llb_len;
+	int steps;                      /* steps to run (Step N/M), 0 unknown */
+};
+
+/* What a solve produced. Filled by the backend with memory from the job's
+ * arena; fields it does not know stay NULL. */
+struct kiln_solve_result {
+	uint32_t struct_size;
+	const char *image_digest;  /* exporter response containerimage.digest */
+	const char *config_digest; /* containerimage.config.digest */
+	struct kiln_kv *exporter_response; /* all exporter response entries */
+	size_t n_exporter_response;
+};
+
+#endif

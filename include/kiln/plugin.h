@@ -1,0 +1,192 @@
+/*
+ * plugin.h: the plugin ABI.
+ *
+ * A plugin is a shared object exporting exactly one symbol,
+ * KILN_PLUGIN_ENTRY ("kiln_plugin_init"), of type kiln_plugin_init_fn. The
+ * core calls it once with its host table and ABI version; the entry
+ * registers one or more vtables (frontend, backend, renderer) through the
+ * host table and returns 0, or fills *err and returns a negative code.
+ *
+ * Rules (docs/plugins.md has the long form):
+ *  - every vtable and the host table begin with abi_version and
+ *    struct_size; fields are only ever appended;
+ *  - a vtable whose ABI major differs from the core's is refused, naming
+ *    both versions; a plugin built for a newer minor must check
+ *    KILN_HAS_FIELD(host, struct kiln_host, field) before using a newer
+ *    host function;
+ *  - plugins reach the core only through the host table, never exit the
+ *    process, and report failures through struct kiln_err;
+ *  - vtables passed to register_* must stay valid until the plugin is
+ *    unloaded (use static const storage).
+ */
+#ifndef KILN_PLUGIN_H
+#define KILN_PLUGIN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln/common.h"
+
+#include "kiln/build.h"
+#include "kiln/error.h"
+#include "kiln/event.h"
+
+#define KILN_PLUGIN_ENTRY "kiln_plugin_init"
+
+struct kiln_host;
+struct kiln_plugin; /* opaque: the core's record of the loading plugin */
+struct kiln_bus;    /* opaque: the event bus of the running build */
+
+/* Log levels for kiln_host.log(). */
+enum kiln_log_level {
+	KILN_LOG_ERROR = 0,
+	KILN_LOG_WARN = 1,
+	KILN_LOG_INFO = 2,
+	KILN_LOG_DEBUG = 3,
+};
+
+/* ---- renderer: turns events into output ------------------------------ */
+
+/* How a renderer should write. Owned by the core, valid until close(). */
+struct kiln_renderer_opts {
+	uint32_t struct_size;
+	int fd;           /* where to write (stderr unless redirected) */
+	bool is_tty;      /* fd is a terminal */
+	bool color;       /* colour allowed (false under NO_COLOR, TERM=dumb) */
+	bool emoji;       /* non-ASCII symbols allowed (false: --no-emoji) */
+	bool verbose;     /* --verbose: show every log line and raw event */
+	int64_t start_ns; /* when the run started */
+};
+
+struct kiln_renderer {
+	uint32_t abi_version; /* KILN_ABI_VERSION the plugin was built with */
+	uint32_t struct_size; /* sizeof(struct kiln_renderer) */
+	const char *name;     /* --progress=NAME; unique among renderers */
+	const char *version;  /* the plugin's own version, for `kiln plugins` */
+	const char *description;
+	/* Make a renderer instance in *state. Returns 0 or a negative code. */
+	int (*open)(const struct kiln_host *host,
+		    const struct kiln_renderer_opts *opts, void **state,
+		    struct kiln_err *err);
+	/* Deliver one event. Never called concurrently for one instance. */
+	void (*event)(void *state, const struct kiln_event *ev);
+	/* Flush, write any summary, free the instance. Returns 0 or < 0. */
+	int (*close)(void *state, struct kiln_err *err);
+};
+
+/* ---- frontend: turns an input format into a build definition ---------- */
+
+struct kiln_frontend {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	const char *name;      /* e.g. "dockerfile"; unique among frontends */
+	const char *version;
+	const char *description;
+	/* File names this frontend reads, as fnmatch(3) patterns matched
+	 * against the base name (e.g. "Dockerfile", "*.Dockerfile");
+	 * NULL-terminated. */
+	const char *const *patterns;
+	/* Turn opts into *def, allocating from arena. A syntax error sets
+	 * err->file/line. Returns 0 or a negative code. */
+	int (*load)(const struct kiln_host *host, struct kiln_arena *arena,
+		    const struct kiln_build_opts *opts, struct kiln_build_def *def,
+		    struct kiln_err *err);
+};
+
+/* ---- backend: runs a build definition on an engine -------------------- */
+
+/* A request to solve one job. Owned by the core. */
+struct kiln_solve {
+	uint32_t struct_size;
+	const struct kiln_job *job;
+	const struct kiln_build_opts *opts;
+	const struct kiln_build_def *def;
+	struct kiln_arena *arena; /* for the result's strings */
+	struct kiln_bus *bus;     /* pass to kiln_host.emit() */
+};
+
+struct kiln_backend {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	const char *name;      /* e.g. "buildkit"; unique among backends */
+	const char *version;
+	const char *description;
+	/* How well this backend serves address addr ("unix:///…",
+	 * "docker-unix:///…", "tcp://…"): 0 not at all, higher is better. */
+	int (*probe)(const char *addr);
+	/* Connect to addr; *conn is the backend's connection state. */
+	int (*connect)(const struct kiln_host *host, const char *addr,
+		       void **conn, struct kiln_err *err);
+	/* Run one solve, emitting vertex events through host->emit(); fill
+	 * *res on success. Returns 0 or a negative code (KILN_E_BUILD when a
+	 * step failed, KILN_E_CANCELLED after cancel()). */
+	int (*solve)(void *conn, const struct kiln_solve *req,
+		     struct kiln_solve_result *res, struct kiln_err *err);
+	/* Ask running solves on conn to stop; callable from another thread. */
+	void (*cancel)(void *conn);
+	/* Close the connection and free *conn. */
+	void (*disconnect)(void *conn);
+};
+
+/* ---- the host table: every way a plugin reaches the core ------------- */
+
+struct kiln_host {
+	uint32_t abi_version; /* KILN_ABI_VERSION of the running core */
+	uint32_t struct_size; /* sizeof(struct kiln_host) in the core */
+	const char *kiln_version;
+
+	/* Registration; only valid during the entry call. Each returns 0, or
+	 * KILN_E_ABI (vtable built for another ABI major), KILN_E_EXISTS
+	 * (name taken), KILN_E_INVALID (missing name or callbacks). */
+	int (*register_renderer)(struct kiln_plugin *plugin,
+				 const struct kiln_renderer *vt);
+	int (*register_frontend)(struct kiln_plugin *plugin,
+				 const struct kiln_frontend *vt);
+	int (*register_backend)(struct kiln_plugin *plugin,
+				const struct kiln_backend *vt);
+
+	/* Fill *err (code, message) and return code. */
+	int (*error)(struct kiln_err *err, int code, const char *fmt, ...)
+		KILN_PRINTF(3, 4);
+	/* Same, with a source position (file:line:column; 0 = unknown). */
+	int (*error_at)(struct kiln_err *err, int code, const char *file,
+			int line, int column, const char *fmt, ...)
+		KILN_PRINTF(6, 7);
+	/* Static description of a kiln_code. */
+	const char *(*strerror)(int code);
+	/* A diagnostic line to stderr, prefixed "kiln: ", filtered by level. */
+	void (*log)(enum kiln_log_level level, const char *fmt, ...)
+		KILN_PRINTF(2, 3);
+
+	/* Heap memory; alloc never returns NULL (kiln aborts on OOM, as
+	 * git's xmalloc does). Free what you alloc with free. */
+	void *(*alloc)(size_t size);
+	void *(*realloc)(void *ptr, size_t size);
+	void (*free)(void *ptr);
+	/* Arena memory (zeroed), freed with the job; never NULL. */
+	void *(*arena_alloc)(struct kiln_arena *arena, size_t size);
+	char *(*arena_strdup)(struct kiln_arena *arena, const char *s);
+
+	/* Deliver an event to every renderer and the metrics collector.
+	 * Thread-safe; copies nothing it does not need after returning. */
+	void (*emit)(struct kiln_bus *bus, const struct kiln_event *ev);
+	/* Wall-clock time in ns since the Unix epoch. */
+	int64_t (*now_ns)(void);
+};
+
+/* The entry point every plugin exports (use KILN_EXPORT). host_abi equals
+ * host->abi_version; a plugin that needs a newer host refuses by returning
+ * KILN_E_ABI with a message. */
+typedef int (*kiln_plugin_init_fn)(const struct kiln_host *host,
+				   uint32_t host_abi,
+				   struct kiln_plugin *plugin,
+				   struct kiln_err *err);
+
+/* The entry point itself, declared here so that a plugin's definition is
+ * checked against kiln_plugin_init_fn. Define it with KILN_EXPORT. */
+KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,
+				 struct kiln_plugin *plugin, struct kiln_err *err);
+
+#endif
