@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Plugin-ABI tests: real test plugins (tests/abi/plugins/*.c, built to
+# $BUILD/tests/abi/*.so) loaded by the real loader through build/kiln.
+# Checks each refusal's one-line message and exit code (docs/plugins.md).
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib.sh
+SO=$BUILD/tests/abi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# A directory per case, so each run sees exactly one kind of trouble.
+mkdir -p "$tmp"/{good,wrongabi,noentry,failing,dup}
+cp "$SO/good.so" "$tmp/good/"
+cp "$SO/wrong_abi.so" "$tmp/wrongabi/"
+cp "$SO/no_entry.so" "$tmp/noentry/"
+cp "$SO/failing_init.so" "$tmp/failing/"
+cp "$SO/good.so" "$tmp/dup/a_good.so"
+cp "$SO/dup_name.so" "$tmp/dup/b_dup.so"
+
+run() { # run DIR ARGS...: sets out, err, rc
+	out=$(KILN_PLUGIN_PATH=$1 "$KILN" "${@:2}" 2>"$tmp/stderr"); rc=$?
+	err=$(cat "$tmp/stderr")
+}
+lines() { [ -z "$1" ] && echo 0 || printf '%s\n' "$1" | wc -l; }
+
+run "$tmp/good" plugins
+expect_eq "good plugin: kiln plugins exits 0" 0 "$rc"
+expect_match "good plugin: listed with kind, version and path" \
+	"abi-good +renderer +1\.2\.3 +$tmp/good/good.so" "$out"
+expect_eq "good plugin: nothing on stderr" "" "$err"
+expect_match "builtin renderers still found next to the binary" "plain +renderer" "$out"
+
+printf '%s\n' '{"schema":1,"type":"job.started","time":"2026-01-01T00:00:00Z","job":{"id":"j","target":"t","platform":"","builder":"b","number":1}}' > "$tmp/one.jsonl"
+run "$tmp/good" replay --progress=abi-good "$tmp/one.jsonl"
+expect_eq "good plugin: its renderer runs (replay)" "abi-good: 1 events, 1 jobs" "$out"
+
+run "$tmp/wrongabi" plugins
+expect_eq "wrong ABI: kiln plugins exits 2" 2 "$rc"
+expect_eq "wrong ABI: one line naming file and both versions" \
+	"kiln: plugin $tmp/wrongabi/wrong_abi.so: built for kiln plugin ABI 2.0, this kiln has ABI 1.0" "$err"
+
+run "$tmp/noentry" plugins
+expect_eq "no entry symbol: exit 2" 2 "$rc"
+expect_eq "no entry symbol: one line naming the file" \
+	"kiln: plugin $tmp/noentry/no_entry.so: no kiln_plugin_init symbol (not a kiln plugin)" "$err"
+
+run "$tmp/failing" plugins
+expect_eq "failing init: exit 2" 2 "$rc"
+expect_eq "failing init: one line with the plugin's own message" \
+	"kiln: plugin $tmp/failing/failing_init.so: kiln_plugin_init returned an error: cannot find its configuration file" "$err"
+
+run "$tmp/dup" plugins
+expect_eq "duplicate name: exit 2" 2 "$rc"
+expect_eq "duplicate name: second file refused, first named" \
+	"kiln: plugin $tmp/dup/b_dup.so: renderer 'abi-good' is already provided by $tmp/dup/a_good.so" "$err"
+expect_match "duplicate name: the first one stays loaded" "abi-good +renderer +1\.2\.3 +$tmp/dup/a_good.so" "$out"
+
+# Other commands only warn about refused plugins and carry on.
+run "$tmp/wrongabi:$tmp/noentry:$tmp/failing:$tmp/good" replay --progress=abi-good "$tmp/one.jsonl"
+expect_eq "other commands: refused plugins are warnings, exit 0" 0 "$rc"
+expect_eq "other commands: one warning line per refused plugin" 3 "$(lines "$err")"
+expect_match "other commands: warnings are prefixed" "^kiln: warning: plugin $tmp/wrongabi/wrong_abi.so: built for" "$err"
+expect_eq "other commands: the good plugin still works" "abi-good: 1 events, 1 jobs" "$out"
+
+# The search path: never the current directory, and says where it looked.
+cp "$SO/good.so" "$tmp/good-in-cwd.so"
+out=$(cd "$tmp" && KILN_PLUGIN_PATH= "$KILN" plugins 2>&1); rc=$?
+if printf '%s' "$out" | grep -q abi-good; then
+	not_ok "current directory is not searched" "$out"
+else ok "current directory is not searched"; fi
+out=$(KILN_PLUGIN_PATH=/nonexistent "$KILN" plugins 2>&1); rc=$?
+expect_eq "KILN_PLUGIN_PATH=/nonexistent: still works" 0 "$rc"
+expect_match "KILN_PLUGIN_PATH=/nonexistent: says where it looked" "^  /nonexistent$" "$out"
+out=$(KILN_PLUGIN_PATH="::$tmp/good::" "$KILN" plugins 2>&1)
+expect_match "empty path components are skipped, others used" "abi-good" "$out"
+if printf '%s' "$out" | grep -q '^  $'; then not_ok "no empty directory listed" "$out"; else ok "no empty directory listed"; fi
+
+tap_done

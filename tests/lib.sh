@@ -1,0 +1,37 @@
+# tests/lib.sh: TAP helpers shared by kiln's shell tests. Source it.
+# Each test prints "ok N - name" or "not ok N - name"; tap_done prints the
+# plan and exits 1 if anything failed.
+
+BUILD=${BUILD:-build}
+KILN=${KILN:-$BUILD/kiln}
+case $KILN in /*) ;; *) KILN=$PWD/$KILN ;; esac
+_tap_n=0
+_tap_failed=0
+
+ok() {        # ok NAME: record a pass
+	_tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1"
+}
+not_ok() {    # not_ok NAME [DETAIL...]: record a failure, DETAIL as comments
+	_tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1))
+	echo "not ok $_tap_n - $1"
+	shift
+	for d in "$@"; do printf '%s\n' "$d" | sed 's/^/#   /'; done
+}
+skip() {      # skip NAME REASON
+	_tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP $2"
+}
+check() {     # check NAME COMMAND...: pass when COMMAND exits 0
+	local name=$1; shift
+	local out
+	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "command: $*" "$out"; fi
+}
+expect_eq() { # expect_eq NAME EXPECTED ACTUAL
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2" "actual:   $3"; fi
+}
+expect_match() { # expect_match NAME REGEX TEXT
+	if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for /$2/ in:" "$3"; fi
+}
+tap_done() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" -eq 0 ]
+}
