@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install every Debian package kiln and its tests need. Idempotent: runs
+# apt-get only when something is missing. Debian 12 (bookworm), as root
+# (or with sudo available).
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential pkg-config
+	liblua5.4-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler
+	libgrpc-dev libarchive-dev
+	libjansson-dev   # JSON: event stream, plans, Docker API (well kept, small)
+	libcmocka-dev    # unit tests
+	libcurl4-openssl-dev  # HTTP for the Docker Engine API backend (well kept)
+	# the local engine (scripts/engine.sh) and integration tests
+	docker.io docker-registry qemu-user-static busybox-static
+	curl jq bc tmux valgrind
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "deps: installing ${missing[*]}" >&2
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
