@@ -325,6 +325,7 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	ev.u.job_started.frontend = fe->name;
 	ev.u.job_started.backend = be->name;
 	ev.u.job_started.steps = def.steps;
+	ev.u.job_started.jobs = (int)(b->platforms.n ? b->platforms.n : 1);
 	emit_job(bus, &job, KILN_EVENT_JOB_STARTED, &ev);
 
 	sigwatch_set(sw, be, conn);

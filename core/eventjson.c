@@ -339,7 +339,8 @@ static int dec_job_started(struct dec *d, json_t *o, struct kiln_event *ev)
 	int rc;
 	if ((rc = get_str(d, o, "frontend", false, &e->frontend)) < 0 ||
 	    (rc = get_str(d, o, "backend", false, &e->backend)) < 0 ||
-	    (rc = get_c_int(d, o, "steps", false, 0, INT_MAX, &e->steps)) < 0)
+	    (rc = get_c_int(d, o, "steps", false, 0, INT_MAX, &e->steps)) < 0 ||
+	    (rc = get_c_int(d, o, "jobs", false, 0, INT_MAX, &e->jobs)) < 0)
 		return rc;
 	return 0;
 }

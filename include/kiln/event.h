@@ -60,6 +60,7 @@ struct kiln_event_job_started {
 	const char *frontend; /* frontend plugin name, or NULL */
 	const char *backend;  /* backend plugin name, or NULL */
 	int steps;            /* steps this build runs (Step N/M), 0 unknown */
+	int jobs;             /* jobs in the whole run, 0 unknown */
 };
 
 /* KILN_EVENT_JOB_FINISHED */

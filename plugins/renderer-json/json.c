@@ -260,6 +260,8 @@ static void add_job_started(struct state *st, json_t *o, const struct kiln_event
 	set_opt_str(st, o, "backend", e->backend);
 	if (e->steps)
 		set_int(o, "steps", e->steps);
+	if (e->jobs)
+		set_int(o, "jobs", e->jobs);
 }
 
 static void add_job_finished(struct state *st, json_t *o, const struct kiln_event *ev)

@@ -64,6 +64,7 @@ struct job {
 	char *id, *target, *platform, *builder;
 	char *frontend, *backend;
 	int steps;
+	int run_jobs; /* jobs in the run, as job.started declared it */
 	int64_t started_ns;
 	bool started;  /* job.started seen */
 	bool announce; /* its #0 line is due */
@@ -188,9 +189,13 @@ static void flush_out(struct state *st)
 
 /* ---- jobs and vertices ------------------------------------------------- */
 
+/* Several jobs: seen, or declared by a job.started (so that the first of
+ * several jobs run one after another is already labelled). */
 static bool multi(const struct state *st)
 {
-	return st->n_jobs > 1;
+	if (st->n_jobs > 1)
+		return true;
+	return st->n_jobs == 1 && st->jobs[0]->run_jobs > 1;
 }
 
 static struct job *job_get(struct state *st, const struct kiln_job *kj)
@@ -770,6 +775,8 @@ static void plain_event(void *state, const struct kiln_event *ev)
 		j->backend = ev->u.job_started.backend
 				     ? xstrdup(st, ev->u.job_started.backend) : NULL;
 		j->steps = ev->u.job_started.steps;
+		if (KILN_HAS_FIELD(ev, struct kiln_event, u.job_started.jobs))
+			j->run_jobs = ev->u.job_started.jobs;
 		break; /* printed with the next other event */
 	case KILN_EVENT_JOB_FINISHED:
 		flush_announcements(st);

@@ -57,7 +57,8 @@ class Stream:
         obj.update(fields)
         self.lines.append(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
 
-    def job_started(self, job, t, steps=0, frontend="dockerfile", backend="buildkit"):
+    def job_started(self, job, t, steps=0, frontend="dockerfile", backend="buildkit",
+                    jobs=0):
         job.started = t
         f = {}
         if frontend:
@@ -66,6 +67,8 @@ class Stream:
             f["backend"] = backend
         if steps:
             f["steps"] = steps
+        if jobs:
+            f["jobs"] = jobs
         self.emit("job.started", t, job, f)
 
     def job_finished(self, job, t, status=0, error=None, image=None, config=None):
@@ -426,6 +429,28 @@ def two_jobs():
     s.write()
 
 
+def sequential():
+    """(8) Two platforms built one after the other (kiln build --platform
+    a,b): job.started declares two jobs, so the first job's vertices are
+    labelled before the second job is seen."""
+    s = Stream("sequential")
+    t = T0
+    for n, (plat, arch) in enumerate((("linux/amd64", "x86_64"), ("linux/arm64", "aarch64"))):
+        j = Job("default@" + plat, "default", plat, "unix:///run/docker.sock", n + 1)
+        s.job_started(j, t, steps=2, backend="docker", jobs=2)
+        base = digest("busybox", plat)
+        s.quick(j, t + 1 * MS, base, "[1/2] FROM busybox", 2 * MS, cached=True)
+        run = digest("run", plat)
+        rn = "[2/2] RUN uname -m"
+        s.vertex(j, t + 5 * MS, run, rn, inputs=[base], started=t + 5 * MS)
+        s.log(j, t + 90 * MS, run, arch + "\n")
+        s.vertex(j, t + 100 * MS, run, rn, inputs=[base], started=t + 5 * MS,
+                 completed=t + 100 * MS)
+        s.job_finished(j, t + 110 * MS, config=digest("cfg", plat))
+        t += 200 * MS
+    s.write()
+
+
 def warning():
     """(7) Dockerfile lint warnings: one reported on the vertex that parsed
     the Dockerfile, one without a vertex; the build succeeds."""
@@ -465,7 +490,8 @@ def warning():
 
 
 def main():
-    for f in (simple, parallel, failing, cached, download, two_jobs, warning):
+    for f in (simple, parallel, failing, cached, download, two_jobs, warning,
+              sequential):
         f()
     return 0
 
