@@ -12,6 +12,7 @@ PKGS=(
 	libjansson-dev   # JSON: event stream, plans, Docker API (well kept, small)
 	libcmocka-dev    # unit tests
 	libcurl4-openssl-dev  # HTTP for the Docker Engine API backend (well kept)
+	libssl-dev       # SHA-256 (libcrypto) for digests
 	# the local engine (scripts/engine.sh) and integration tests
 	docker.io docker-registry qemu-user-static busybox-static
 	curl jq bc tmux valgrind
