@@ -184,6 +184,20 @@ typedef int (*kiln_plugin_init_fn)(const struct kiln_host *host,
 				   struct kiln_plugin *plugin,
 				   struct kiln_err *err);
 
+/* For the top of kiln_plugin_init: 0 when the host speaks this plugin's
+ * ABI major, else fills *err (naming both versions) and returns
+ * KILN_E_ABI, which the entry should return. */
+static inline int kiln_check_host_abi(const struct kiln_host *host, uint32_t host_abi,
+				      struct kiln_err *err)
+{
+	if (KILN_ABI_MAJOR_OF(host_abi) == KILN_ABI_MAJOR)
+		return 0;
+	return host->error(err, KILN_E_ABI,
+			   "built for kiln plugin ABI %u.%u, this kiln has ABI %u.%u",
+			   (unsigned)KILN_ABI_MAJOR, (unsigned)KILN_ABI_MINOR,
+			   KILN_ABI_MAJOR_OF(host_abi), KILN_ABI_MINOR_OF(host_abi));
+}
+
 /* The entry point itself, declared here so that a plugin's definition is
  * checked against kiln_plugin_init_fn. Define it with KILN_EXPORT. */
 KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,

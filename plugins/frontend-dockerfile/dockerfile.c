@@ -254,8 +254,6 @@ static const struct kiln_frontend frontend = {
 KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,
 				 struct kiln_plugin *plugin, struct kiln_err *err)
 {
-	if (KILN_ABI_MAJOR_OF(host_abi) != KILN_ABI_MAJOR)
-		return host->error(err, KILN_E_ABI, "built for plugin ABI %d, host has %u",
-				   KILN_ABI_MAJOR, KILN_ABI_MAJOR_OF(host_abi));
-	return host->register_frontend(plugin, &frontend);
+	int rc = kiln_check_host_abi(host, host_abi, err);
+	return rc < 0 ? rc : host->register_frontend(plugin, &frontend);
 }

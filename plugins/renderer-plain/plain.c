@@ -903,19 +903,8 @@ static const struct kiln_renderer plain_renderer = {
 };
 
 KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,
-				 struct kiln_plugin *plugin, struct kiln_err *err);
-
-KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,
 				 struct kiln_plugin *plugin, struct kiln_err *err)
 {
-	if (KILN_ABI_MAJOR_OF(host_abi) != KILN_ABI_MAJOR)
-		return host->error(err, KILN_E_ABI,
-				   "renderer-plain: built for kiln ABI %u.%u, host has %u.%u",
-				   KILN_ABI_MAJOR, KILN_ABI_MINOR,
-				   KILN_ABI_MAJOR_OF(host_abi), KILN_ABI_MINOR_OF(host_abi));
-	int rc = host->register_renderer(plugin, &plain_renderer);
-	if (rc < 0)
-		return host->error(err, rc, "renderer-plain: cannot register \"plain\": %s",
-				   host->strerror(rc));
-	return 0;
+	int rc = kiln_check_host_abi(host, host_abi, err);
+	return rc < 0 ? rc : host->register_renderer(plugin, &plain_renderer);
 }
