@@ -33,8 +33,9 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANLD) $(LDFLAGS)
 
 # Libraries of the core (Lua for kiln.lua, jansson for JSON replay/plan,
-# libarchive for contexts); plugins list theirs in plugins/<dir>/pkgs.
-CORE_PKGS := lua5.4 jansson
+# protobuf-c and libcrypto's SHA-256 for the LLB graph builder); plugins
+# list theirs in plugins/<dir>/pkgs.
+CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto
 CORE_CFLAGS := $(shell $(PKG) --cflags $(CORE_PKGS) 2>/dev/null)
 CORE_LIBS := $(shell $(PKG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lpthread
 
@@ -85,7 +86,7 @@ $(PROTO_LIB): $(PROTO_O)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/obj/core/%.o: core/%.c $(wildcard core/*.h include/kiln/*.h)
+$(BUILD)/obj/core/%.o: core/%.c $(wildcard core/*.h include/kiln/*.h) | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) -c $< -o $@
 
@@ -93,7 +94,7 @@ $(CORE_LIB): $(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(KILN): $(BUILD)/obj/core/main.o $(CORE_LIB)
+$(KILN): $(BUILD)/obj/core/main.o $(CORE_LIB) $(PROTO_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
 # One rule per plugin directory, so each links only its own libraries.
@@ -109,10 +110,10 @@ $(BUILD)/plugins/$(1).so: $(wildcard plugins/$(1)/*.c plugins/$(1)/*.h) \
 endef
 $(foreach p,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(p))))
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB) $(wildcard tests/unit/*.h)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB) $(PROTO_LIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) $(shell $(PKG) --cflags $(TEST_PKGS)) \
-		-o $@ $< $(CORE_LIB) $(ALL_LDFLAGS) $(CORE_LIBS) $(shell $(PKG) --libs $(TEST_PKGS))
+		-o $@ $< $(CORE_LIB) $(PROTO_LIB) $(ALL_LDFLAGS) $(CORE_LIBS) $(shell $(PKG) --libs $(TEST_PKGS))
 
 # Test plugins for the ABI tests: real .so files for the real loader.
 # A file may ask for extra flags in a first line "// CFLAGS: ...".

@@ -107,6 +107,44 @@ struct kiln_solve {
 	struct kiln_bus *bus;     /* pass to kiln_host.emit() */
 };
 
+/* A worker of the engine (BuildKit's ListWorkers: WorkerRecord). */
+struct kiln_worker {
+	const char *id;
+	const char *const *platforms;  /* "linux/amd64", … */
+	size_t n_platforms;
+	const struct kiln_kv *labels;  /* e.g. org.mobyproject.buildkit.worker.executor */
+	size_t n_labels;
+};
+
+/* One build-cache record (BuildKit's DiskUsage / Prune: UsageRecord). */
+struct kiln_usage_record {
+	const char *id;
+	const char *description;
+	const char *record_type;       /* "regular", "internal", "frontend", … */
+	const char *const *parents;
+	size_t n_parents;
+	int64_t size;                  /* bytes */
+	int64_t created_ns;
+	int64_t last_used_ns;          /* 0 = never */
+	int64_t usage_count;
+	bool mutable_;
+	bool in_use;
+	bool shared;
+};
+
+/* What `kiln prune` asks for (buildctl prune flags). */
+struct kiln_prune_opts {
+	uint32_t struct_size;
+	bool all;                      /* --all: also internal/frontend records */
+	int64_t keep_duration_ns;      /* --keep-duration, 0 = none */
+	int64_t keep_storage_bytes;    /* --keep-storage, 0 = none */
+	const char *const *filters;    /* --filter KEY==VALUE, as buildctl */
+	size_t n_filters;
+};
+
+/* Called once per record a prune freed; record valid during the call. */
+typedef void (*kiln_prune_cb)(void *ctx, const struct kiln_usage_record *record);
+
 struct kiln_backend {
 	uint32_t abi_version;
 	uint32_t struct_size;
@@ -128,6 +166,16 @@ struct kiln_backend {
 	void (*cancel)(void *conn);
 	/* Close the connection and free *conn. */
 	void (*disconnect)(void *conn);
+
+	/* Engine management (BuildKit's Control API). Each may be NULL when
+	 * the engine has no such thing; records are allocated from arena. */
+	int (*workers)(void *conn, struct kiln_arena *arena, struct kiln_worker **out,
+		       size_t *n, struct kiln_err *err);
+	int (*disk_usage)(void *conn, const char *const *filters, size_t n_filters,
+			  struct kiln_arena *arena, struct kiln_usage_record **out,
+			  size_t *n, struct kiln_err *err);
+	int (*prune)(void *conn, const struct kiln_prune_opts *opts, kiln_prune_cb cb,
+		     void *ctx, struct kiln_err *err);
 };
 
 /* ---- the host table: every way a plugin reaches the core ------------- */
