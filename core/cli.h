@@ -46,10 +46,30 @@ void kiln__print_help(const struct kiln_cmd *cmd);
 /* Map a kiln_code to an exit code. */
 int kiln__exit_code(int code);
 
+/* The engine address, in buildx's order of precedence: flag (--addr), else
+ * $BUILDKIT_HOST, else the standalone buildkitd socket if it exists, else
+ * $DOCKER_HOST, else unix:///var/run/docker.sock. Static or env storage. */
+const char *kiln__engine_addr(const char *flag);
+
+/* What a command needs of a backend. */
+enum kiln_need {
+	KILN_NEED_SOLVE,
+	KILN_NEED_WORKERS,
+	KILN_NEED_DISK_USAGE,
+	KILN_NEED_PRUNE,
+};
+/* The backend that serves addr best (highest probe() score > 0) among
+ * those providing `need`, or NULL. */
+const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *addr,
+					      enum kiln_need need);
+
 /* Commands (core/cmd_*.c). */
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_replay(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_plugins(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_workers(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_du(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_prune(struct kiln_ctx *ctx, int argc, char **argv);
 
 /* Shared by commands that show progress (core/progress.c). */
 struct kiln_progress_opts {

@@ -1,11 +1,7 @@
 /* cmd_build.c: `kiln build [OPTIONS] PATH`, the single-target build that
  * `docker buildx build` users know. One job per --platform entry, run in
  * order (the scheduler of kiln.lua runs them in parallel).
- *
- * The backend is chosen by address: --addr, else $BUILDKIT_HOST, else the
- * standalone buildkitd socket if it exists, else $DOCKER_HOST, else
- * unix:///var/run/docker.sock; the backend whose probe() scores highest
- * for that address runs the build. */
+ * The backend is chosen by address (kiln__engine_addr in core/engine.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -20,8 +16,6 @@
 #include "bus.h"
 #include "cli.h"
 #include "util.h"
-
-#define BUILDKITD_SOCK "/run/buildkit/buildkitd.sock"
 
 struct kvlist {
 	struct kiln_kv *v;
@@ -165,39 +159,6 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 					 "(the build context)");
 	b->o.context = argv[optind];
 	return 0;
-}
-
-/* The engine address, in buildx's order of precedence. */
-static const char *engine_addr(const char *flag)
-{
-	const char *env;
-	if (flag && *flag)
-		return flag;
-	if ((env = getenv("BUILDKIT_HOST")) && *env)
-		return env;
-	if (access(BUILDKITD_SOCK, F_OK) == 0)
-		return "unix://" BUILDKITD_SOCK;
-	if ((env = getenv("DOCKER_HOST")) && *env)
-		return env;
-	return "unix:///var/run/docker.sock";
-}
-
-static const struct kiln_backend *pick_backend(struct kiln_ctx *ctx, const char *addr)
-{
-	const struct kiln_backend *best = NULL;
-	int best_score = 0;
-	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
-		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
-		if (e->kind != KILN_KIND_BACKEND)
-			continue;
-		const struct kiln_backend *b = e->vt;
-		int score = b->probe(addr);
-		if (score > best_score) {
-			best = b;
-			best_score = score;
-		}
-	}
-	return best;
 }
 
 static const struct kiln_frontend *pick_frontend(struct kiln_ctx *ctx, const char *file)
@@ -375,8 +336,8 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 #undef SET_LIST
 
 	struct kiln_err err = { 0 };
-	const char *addr = engine_addr(b.addr);
-	const struct kiln_backend *be = pick_backend(ctx, addr);
+	const char *addr = kiln__engine_addr(b.addr);
+	const struct kiln_backend *be = kiln__pick_backend(ctx, addr, KILN_NEED_SOLVE);
 	if (!be) {
 		fprintf(stderr, "kiln: no backend plugin can reach '%s' (see 'kiln plugins')\n",
 			addr);

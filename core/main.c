@@ -57,6 +57,38 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --progress MODE        Renderer to use (default: plain)\n"
 	  "      --no-emoji             ASCII symbols only\n"
 	  "  -v, --verbose              Show every log line and raw event\n" },
+	{ "workers", kiln__cmd_workers, KILN_CMD_PLUGINS,
+	  "kiln workers [--addr ADDRESS] [--format table|json] [-v]",
+	  "List the engine's workers and their platforms",
+	  "Like 'buildctl debug workers': one line per worker with its platforms;\n"
+	  "--verbose adds its labels.\n\n"
+	  "Options:\n"
+	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  "      --format table|json    Output format (default: table)\n"
+	  "  -v, --verbose              Show worker labels\n" },
+	{ "du", kiln__cmd_du, KILN_CMD_PLUGINS,
+	  "kiln du [--addr ADDRESS] [--filter F] [--format table|json] [-v]",
+	  "Show the engine's build cache disk usage",
+	  "Like 'buildctl du': one line per cache record (ID, reclaimable, size,\n"
+	  "last access; '*' marks mutable records), then Shared, Private,\n"
+	  "Reclaimable and Total. Sizes are decimal (kB = 1000 B).\n\n"
+	  "Options:\n"
+	  "      --addr ADDRESS         Engine address\n"
+	  "      --filter KEY==VALUE    Filter records, as buildctl (repeatable)\n"
+	  "      --format table|json    Output format (default: table)\n"
+	  "  -v, --verbose              One block of details per record\n" },
+	{ "prune", kiln__cmd_prune, KILN_CMD_PLUGINS,
+	  "kiln prune [--addr ADDRESS] [--all] [--keep-duration D] [--keep-storage S] [--filter F]",
+	  "Remove build cache",
+	  "Like 'buildctl prune': prints each freed record as it goes, then Total.\n\n"
+	  "Options:\n"
+	  "      --addr ADDRESS         Engine address\n"
+	  "      --all                  Include internal and frontend records\n"
+	  "      --keep-duration D      Keep records used within D (e.g. 24h, 90m)\n"
+	  "      --keep-storage SIZE    Keep this much cache (bytes; k, m, g, t suffixes)\n"
+	  "      --filter KEY==VALUE    Filter records (repeatable)\n"
+	  "      --format table|json    Output format (default: table)\n"
+	  "  -v, --verbose              One block of details per freed record\n" },
 	{ "version", cmd_version, 0, "kiln version", "Show kiln's version and plugin ABI",
 	  "" },
 	{ "help", cmd_help, 0, "kiln help [COMMAND]", "Show help for kiln or a command",
