@@ -4,6 +4,7 @@
 
 #include "arena.h"
 #include "bus.h"
+#include "graph_internal.h"
 #include "loader.h"
 #include "util.h"
 
@@ -72,4 +73,11 @@ const struct kiln_host kiln__host = {
 	.arena_strdup = kiln__arena_strdup,
 	.emit = kiln__bus_emit,
 	.now_ns = kiln__now_ns,
+	.graph_new = kiln__graph_new,
+	.graph_free = kiln__graph_free,
+	.graph_add_source = kiln__graph_add_source,
+	.graph_add_exec = kiln__graph_add_exec,
+	.graph_add_file = kiln__graph_add_file,
+	.graph_marshal = kiln__graph_marshal,
+	.graph_digest = kiln__graph_digest,
 };

@@ -15,6 +15,7 @@
 #include "kiln/error.h"
 #include "kiln/event.h"
 #include "kiln/build.h"
+#include "kiln/graph.h"
 #include "kiln/plugin.h"
 
 #endif

@@ -32,6 +32,7 @@
 #include "kiln/build.h"
 #include "kiln/error.h"
 #include "kiln/event.h"
+#include "kiln/graph.h"
 
 #define KILN_PLUGIN_ENTRY "kiln_plugin_init"
 
@@ -222,6 +223,17 @@ struct kiln_host {
 	void (*emit)(struct kiln_bus *bus, const struct kiln_event *ev);
 	/* Wall-clock time in ns since the Unix epoch. */
 	int64_t (*now_ns)(void);
+
+	/* LLB graph builder (kiln/graph.h has the contracts): make and free
+	 * a graph, add source / exec / file-op vertices, marshal the part a
+	 * result needs into a pb.Definition, look up a vertex digest. */
+	kiln_graph_new_fn *graph_new;
+	kiln_graph_free_fn *graph_free;
+	kiln_graph_add_source_fn *graph_add_source;
+	kiln_graph_add_exec_fn *graph_add_exec;
+	kiln_graph_add_file_fn *graph_add_file;
+	kiln_graph_marshal_fn *graph_marshal;
+	kiln_graph_digest_fn *graph_digest;
 };
 
 /* The entry point every plugin exports (use KILN_EXPORT). host_abi equals
