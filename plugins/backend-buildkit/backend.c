@@ -1,0 +1,183 @@
+/*
+ * backend.c: the `buildkit` backend: BuildKit's own gRPC API, as buildctl
+ * and docker buildx speak it, to standalone buildkitd (unix://, tcp://) or
+ * to the BuildKit inside dockerd (docker-unix://, docker://).
+ *
+ * This first part does the Control API around builds: the version probe
+ * (Info), ListWorkers, DiskUsage and Prune (kiln workers/du/prune). Solve,
+ * Status and the session come next; until then solve() refuses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/log.h>
+
+#include "buildkit.h"
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ---- probe -------------------------------------------------------------------------- */
+
+/*
+ * Scores are low on purpose while this backend cannot solve: `kiln build`
+ * takes the highest score, and the docker backend's 10 for unix:// and
+ * docker-unix:// must keep winning there. `kiln workers`, `du` and `prune`
+ * choose among backends that have those calls, so they come here anyway.
+ * When Solve lands: docker-unix:// and docker:// go above 10, a unix://
+ * path naming buildkit(d) too, and tcp:// stays ours alone.
+ */
+static int probe(const char *addr)
+{
+	if (has_prefix(addr, "docker-unix://") || has_prefix(addr, "docker://") ||
+	    has_prefix(addr, "unix://") || has_prefix(addr, "tcp://"))
+		return 1;
+	return 0;
+}
+
+/* ---- gRPC's own diagnostics ----------------------------------------------------------- */
+
+/* gRPC core writes its log to stderr; an unreachable daemon must give one
+ * line, so route it to kiln's debug log. The log function is process-wide
+ * in gRPC; the host table is the same for every connection. */
+static const struct kiln_host *_Atomic log_host;
+static atomic_int grpc_users;
+
+static void grpc_log(gpr_log_func_args *a)
+{
+	const struct kiln_host *host = atomic_load(&log_host);
+	if (host)
+		host->log(KILN_LOG_DEBUG, "grpc: %s:%d: %s", a->file, a->line, a->message);
+}
+
+static void grpc_use(const struct kiln_host *host)
+{
+	if (atomic_fetch_add(&grpc_users, 1) == 0) {
+		atomic_store(&log_host, host);
+		gpr_set_log_function(grpc_log);
+	}
+	grpc_init();
+}
+
+static void grpc_unuse(void)
+{
+	grpc_shutdown();
+	if (atomic_fetch_sub(&grpc_users, 1) == 1) {
+		gpr_set_log_function(NULL); /* back to gRPC's default */
+		atomic_store(&log_host, NULL);
+	}
+}
+
+/* ---- connect ----------------------------------------------------------------------------- */
+
+static void disconnect(void *connp);
+
+static int connect_(const struct kiln_host *host, const char *addr, void **connp,
+		    struct kiln_err *err)
+{
+	struct buildkit_addr where;
+	int rc = buildkit_addr_parse(host, addr, &where, err);
+	if (rc < 0)
+		return rc;
+	struct buildkit_conn *conn = host->alloc(sizeof(*conn));
+	*conn = (struct buildkit_conn){ .host = host, .where = where };
+	atomic_init(&conn->cancelled, false);
+	pthread_mutex_init(&conn->lock, NULL);
+	conn->addr = host->alloc(strlen(addr) + 1);
+	memcpy(conn->addr, addr, strlen(addr) + 1);
+	grpc_use(host);
+
+	/* One budget for the whole connect: a silent peer fails in time. */
+	int64_t deadline = buildkit_now_ms() + BUILDKIT_CONNECT_MS;
+	struct buildkit_status st = { 0 };
+	rc = buildkit_dial(conn, deadline, err);
+	if (rc == 0)
+		rc = buildkit_info(conn, (int)(deadline - buildkit_now_ms()), &st, err);
+	if (rc < 0 && conn->channel && conn->where.transport == BUILDKIT_UNIX &&
+	    (st.code == GRPC_STATUS_UNAVAILABLE || st.code == GRPC_STATUS_UNKNOWN)) {
+		/* Something listens but does not speak gRPC: if it is
+		 * Docker's socket, use the BuildKit inside, as docker-unix://
+		 * would. Report the first failure unless Docker answered. */
+		host->log(KILN_LOG_DEBUG, "buildkit: %s: %s; trying Docker's POST /grpc", addr,
+			  err->msg);
+		struct kiln_err err2 = { 0 };
+		grpc_channel_destroy(conn->channel);
+		conn->channel = NULL;
+		conn->where.transport = BUILDKIT_DOCKER;
+		rc = buildkit_dial(conn, deadline, &err2);
+		if (rc == 0)
+			rc = buildkit_info(conn, (int)(deadline - buildkit_now_ms()), NULL, &err2);
+		if (rc < 0 && conn->http_answered)
+			*err = err2;
+		else if (rc < 0)
+			rc = err->code;
+	}
+	if (rc < 0) {
+		disconnect(conn);
+		return rc;
+	}
+	host->log(KILN_LOG_DEBUG, "buildkit: connected to %s: BuildKit %s", addr,
+		  conn->version[0] ? conn->version : "before v0.11 (v0.8 feature set)");
+	*connp = conn;
+	return 0;
+}
+
+static void disconnect(void *connp)
+{
+	struct buildkit_conn *conn = connp;
+	if (!conn)
+		return;
+	const struct kiln_host *host = conn->host;
+	if (conn->channel)
+		grpc_channel_destroy(conn->channel);
+	grpc_unuse();
+	pthread_mutex_destroy(&conn->lock);
+	host->free(conn->addr);
+	host->free(conn);
+}
+
+static void cancel(void *connp)
+{
+	struct buildkit_conn *conn = connp;
+	atomic_store(&conn->cancelled, true);
+	buildkit_cancel_calls(conn);
+}
+
+/* ---- solve ---------------------------------------------------------------------------------- */
+
+static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_result *res,
+		 struct kiln_err *err)
+{
+	struct buildkit_conn *conn = connp;
+	(void)req, (void)res;
+	return conn->host->error(err, KILN_E_UNSUPPORTED,
+				 "the buildkit backend cannot solve yet (use the docker backend: "
+				 "--addr unix:///PATH/docker.sock)");
+}
+
+static const struct kiln_backend backend = {
+	.abi_version = KILN_ABI_VERSION,
+	.struct_size = sizeof(struct kiln_backend),
+	.name = "buildkit",
+	.version = "0.1.0",
+	.description = "BuildKit's gRPC API: buildkitd (unix://, tcp://) or dockerd "
+		       "(docker-unix://, docker://); workers, du, prune",
+	.probe = probe,
+	.connect = connect_,
+	.solve = solve,
+	.cancel = cancel,
+	.disconnect = disconnect,
+	.workers = buildkit_workers,
+	.disk_usage = buildkit_disk_usage,
+	.prune = buildkit_prune,
+};
+
+KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,
+				 struct kiln_plugin *plugin, struct kiln_err *err)
+{
+	int rc = kiln_check_host_abi(host, host_abi, err);
+	return rc < 0 ? rc : host->register_backend(plugin, &backend);
+}

@@ -1,0 +1,155 @@
+/*
+ * buildkit.h: the parts of the `buildkit` backend (BuildKit's gRPC API,
+ * spoken from C with gRPC core's generic call API and protobuf-c).
+ *
+ *   backend.c    the vtable: probe, connect (Info), solve (not yet), cancel
+ *   addr.c       engine addresses (unix://, tcp://, docker-unix://, docker://)
+ *   transport.c  gRPC channels: buildkitd's unix:// and tcp://, dockerd's
+ *                POST /grpc upgraded to h2c (docker-unix://)
+ *   rpc.c        unary and server-streaming calls with deadlines; gRPC
+ *                status -> struct kiln_err
+ *   control.c    Control.ListWorkers, DiskUsage, Prune -> kiln's records
+ *
+ * Wire facts: ../shared/docs/BUILDKIT-WIRE.md. Private to this plugin:
+ * names are buildkit_* (hidden symbols).
+ */
+#ifndef KILN_BACKEND_BUILDKIT_H
+#define KILN_BACKEND_BUILDKIT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <kiln/kiln.h>
+
+/* Deadlines, in milliseconds. Every call has one: an engine that stops
+ * answering ends the command, it never hangs it. */
+#define BUILDKIT_CONNECT_MS 4000          /* connect: socket, h2c upgrade, Info */
+#define BUILDKIT_UNARY_MS 5000            /* Info, ListWorkers */
+#define BUILDKIT_DU_MS (2 * 60 * 1000)    /* DiskUsage sizes every record */
+#define BUILDKIT_PRUNE_MS (30 * 60 * 1000) /* Prune deletes as it streams */
+
+/* Messages the daemon may send us; BuildKit's Go client allows 16 MiB. */
+#define BUILDKIT_MAX_RECV (64 * 1024 * 1024)
+
+/* gRPC method paths: "/" package "." service "/" method. */
+#define BUILDKIT_CONTROL "/moby.buildkit.v1.Control/"
+#define BUILDKIT_M_INFO BUILDKIT_CONTROL "Info"
+#define BUILDKIT_M_LIST_WORKERS BUILDKIT_CONTROL "ListWorkers"
+#define BUILDKIT_M_DISK_USAGE BUILDKIT_CONTROL "DiskUsage"
+#define BUILDKIT_M_PRUNE BUILDKIT_CONTROL "Prune"
+
+/* ---- addr.c ------------------------------------------------------------------ */
+
+enum buildkit_transport {
+	BUILDKIT_UNIX,   /* standalone buildkitd on a unix socket */
+	BUILDKIT_TCP,    /* standalone buildkitd over TCP */
+	BUILDKIT_DOCKER, /* the BuildKit inside dockerd: POST /grpc, h2c */
+};
+
+/* A parsed engine address. */
+struct buildkit_addr {
+	enum buildkit_transport transport;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix, docker */
+	char target[300]; /* tcp: the gRPC target, "ipv4:h:p" or "dns:///h:p" */
+};
+
+/* Parse addr ("unix:///p", "tcp://h:p", "docker-unix:///p", "docker://").
+ * Returns 0, or KILN_E_INVALID naming the address. */
+int buildkit_addr_parse(const struct kiln_host *host, const char *addr,
+			struct buildkit_addr *out, struct kiln_err *err);
+
+/* Monotonic clock in milliseconds (transport.c). */
+int64_t buildkit_now_ms(void);
+
+/* ---- the connection (backend.c, transport.c) -------------------------------- */
+
+struct buildkit_rpc;
+
+struct buildkit_conn {
+	const struct kiln_host *host;
+	char *addr;                  /* as given, for messages */
+	struct buildkit_addr where;
+	grpc_channel *channel;
+	/* From Control.Info: "v0.11.6", or "" when the daemon has no Info
+	 * (BuildKit before v0.11, e.g. v0.8 in dockerd 20.10). */
+	char version[64];
+	/* The feature set to speak: false = v0.8's (no Info, no history, no
+	 * newer caps or ops; see BUILDKIT-WIRE.md section 10). */
+	bool v011;
+	bool http_answered;          /* the socket answered HTTP/1.x (dial) */
+	atomic_bool cancelled;
+	pthread_mutex_t lock;        /* guards calls */
+	struct buildkit_rpc *calls;  /* calls under way, for cancel() */
+};
+
+/* Make conn->channel for conn->where: connect the socket (and upgrade it
+ * to h2c on dockerd) by deadline (monotonic ms, buildkit_now_ms()).
+ * Returns 0, or KILN_E_CONNECT with one line naming the address. */
+int buildkit_dial(struct buildkit_conn *conn, int64_t deadline, struct kiln_err *err);
+
+/* ---- rpc.c ------------------------------------------------------------------ */
+
+/* A protobuf-c allocator on host->alloc/free. */
+void buildkit_allocator(const struct kiln_host *host, ProtobufCAllocator *out);
+
+/* What a failed call says: its gRPC status and details. */
+struct buildkit_status {
+	grpc_status_code code;
+	char details[512];
+};
+
+/* Call unary method with req; on success *resp is the decoded answer (free
+ * with protobuf_c_message_free_unpacked and buildkit_allocator()). On
+ * failure fills *err ("buildkit at ADDR: Method: details") and, when st is
+ * not NULL, *st. */
+int buildkit_unary(struct buildkit_conn *conn, const char *method,
+		   const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_type,
+		   int timeout_ms, ProtobufCMessage **resp, struct buildkit_status *st,
+		   struct kiln_err *err);
+
+/* A server-streaming call. */
+struct buildkit_stream {
+	struct buildkit_conn *conn;
+	const char *method;
+	struct buildkit_rpc *rpc;
+};
+
+/* Send req and half-close. Returns 0 or a negative code. */
+int buildkit_stream_open(struct buildkit_conn *conn, const char *method,
+			 const ProtobufCMessage *req, int timeout_ms,
+			 struct buildkit_stream *s, struct kiln_err *err);
+/* The next message: 1 and *msg (free as for buildkit_unary), 0 at the end
+ * of a stream that ended OK, or a negative code. */
+int buildkit_stream_next(struct buildkit_stream *s, const ProtobufCMessageDescriptor *type,
+			 ProtobufCMessage **msg, struct kiln_err *err);
+/* Cancel if still open and free. */
+void buildkit_stream_close(struct buildkit_stream *s);
+
+/* Cancel every call under way on conn (thread-safe). */
+void buildkit_cancel_calls(struct buildkit_conn *conn);
+
+/* ---- control.c ---------------------------------------------------------------- */
+
+/* Control.Info within timeout_ms: fills conn->version and conn->v011.
+ * UNIMPLEMENTED means BuildKit before v0.11 (dockerd 20.10's v0.8).
+ * Doubles as the check that a BuildKit daemon answers at all. On failure
+ * *st (if not NULL) holds the gRPC status. */
+int buildkit_info(struct buildkit_conn *conn, int timeout_ms, struct buildkit_status *st,
+		  struct kiln_err *err);
+
+int buildkit_workers(void *conn, struct kiln_arena *arena, struct kiln_worker **out,
+		     size_t *n, struct kiln_err *err);
+int buildkit_disk_usage(void *conn, const char *const *filters, size_t n_filters,
+			struct kiln_arena *arena, struct kiln_usage_record **out,
+			size_t *n, struct kiln_err *err);
+int buildkit_prune(void *conn, const struct kiln_prune_opts *opts, kiln_prune_cb cb,
+		   void *ctx, struct kiln_err *err);
+
+#endif

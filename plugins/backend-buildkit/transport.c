@@ -1,0 +1,348 @@
+/*
+ * transport.c: from a parsed address (addr.c) to a gRPC channel.
+ *
+ *   unix     kiln connects the socket itself (a precise error, a bounded
+ *            wait) and hands the fd to gRPC as an insecure HTTP/2 channel.
+ *   tcp      gRPC connects (insecure for now); the first call reports
+ *            what went wrong.
+ *   docker   on Docker's socket, POST /grpc with "Upgrade: h2c"; after the
+ *            101, the same fd carries HTTP/2 with kiln as the client
+ *            (BUILDKIT-WIRE.md section 1.2).
+ *
+ * A channel made from an fd cannot reconnect; one kiln command does not
+ * need it to.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/grpc_posix.h>
+#include <grpc/grpc_security.h>
+#include <jansson.h>
+
+#include "buildkit.h"
+
+#define HEAD_MAX 16384 /* bytes of an HTTP response head we accept */
+#define BODY_MAX 4096  /* bytes of an error body we read */
+
+/* ---- sockets with deadlines --------------------------------------------------- */
+
+int64_t buildkit_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 1 ready, 0
+ * timed out, -1 error (errno). */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - buildkit_now_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = { .fd = fd, .events = events };
+		int rc = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (rc > 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* Connect a unix stream socket to path, blocking at most until deadline
+ * (a unix connect waits only when the listener's backlog is full; then
+ * SO_SNDTIMEO bounds it). Returns the fd (non-blocking, close-on-exec) or
+ * -1 with *why set. */
+static int unix_connect(const char *path, int64_t deadline, char *why, size_t why_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked by the parser */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, why_len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	int64_t left = deadline - buildkit_now_ms();
+	struct timeval tv = { .tv_sec = left > 0 ? left / 1000 : 0,
+			      .tv_usec = left > 0 ? (left % 1000) * 1000 : 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	struct stat st;
+	int rc;
+	do
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (rc < 0 && errno == EINTR && buildkit_now_ms() < deadline);
+	if (rc < 0) {
+		int e = errno;
+		if (e == EAGAIN || e == EINPROGRESS || e == EINTR)
+			snprintf(why, why_len, "connect: no answer within %d s (backlog full)",
+				 BUILDKIT_CONNECT_MS / 1000);
+		else if (e == ECONNREFUSED && stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+			snprintf(why, why_len, "connect: %s is not a socket", path);
+		else
+			snprintf(why, why_len, "connect: %s", strerror(e));
+		close(fd);
+		return -1;
+	}
+	tv = (struct timeval){ 0 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static int write_all(int fd, const char *buf, size_t len, int64_t deadline, char *why,
+		     size_t why_len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int w = wait_fd(fd, POLLOUT, deadline);
+			if (w > 0)
+				continue;
+			if (w == 0) {
+				snprintf(why, why_len, "write: no progress within %d s",
+					 BUILDKIT_CONNECT_MS / 1000);
+				return -1;
+			}
+		}
+		snprintf(why, why_len, "write: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Read one byte: 1, 0 at end of stream, -1 error or timeout (*why). */
+static int read_byte(int fd, char *c, int64_t deadline, char *why, size_t why_len)
+{
+	for (;;) {
+		ssize_t n = recv(fd, c, 1, 0);
+		if (n == 1)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			int w = wait_fd(fd, POLLIN, deadline);
+			if (w > 0)
+				continue;
+			if (w == 0) {
+				snprintf(why, why_len, "no answer within %d s",
+					 BUILDKIT_CONNECT_MS / 1000);
+				return -1;
+			}
+		}
+		snprintf(why, why_len, "read: %s", strerror(errno));
+		return -1;
+	}
+}
+
+/* ---- dockerd: POST /grpc, Upgrade: h2c ------------------------------------------ */
+
+/* The value of header name in an HTTP head, copied to out ("" if none). */
+static void header_value(const char *head, const char *name, char *out, size_t len)
+{
+	size_t nl = strlen(name);
+	out[0] = '\0';
+	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p, "\r\n")) {
+		p += 2;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			const char *e = strstr(v, "\r\n");
+			size_t vl = e ? (size_t)(e - v) : strlen(v);
+			snprintf(out, len, "%.*s", (int)vl, v);
+			return;
+		}
+	}
+}
+
+/* After an error status: the daemon's {"message": "..."} (or the raw
+ * body), at most BODY_MAX bytes of it, into why. */
+static void error_body(int fd, const char *head, int64_t deadline, char *msg, size_t len)
+{
+	char cl[32], body[BODY_MAX + 1];
+	header_value(head, "Content-Length", cl, sizeof(cl));
+	size_t want = cl[0] ? (size_t)strtoul(cl, NULL, 10) : BODY_MAX;
+	if (want > BODY_MAX)
+		want = BODY_MAX;
+	size_t got = 0;
+	char why[64];
+	while (got < want && read_byte(fd, &body[got], deadline, why, sizeof(why)) == 1)
+		got++;
+	body[got] = '\0';
+	json_error_t jerr;
+	json_t *v = json_loadb(body, got, 0, &jerr);
+	const char *m = json_string_value(json_object_get(v, "message"));
+	const char *text = m ? m : body;
+	size_t ml = strlen(text) < len ? strlen(text) : len - 1;
+	memcpy(msg, text, ml);
+	msg[ml] = '\0';
+	json_decref(v);
+	while (ml && (msg[ml - 1] == '\n' || msg[ml - 1] == '\r'))
+		msg[--ml] = '\0';
+}
+
+/* Ask dockerd to switch fd to h2c for its BuildKit controller. The answer
+ * is read one byte at a time: what follows the 101's blank line (the
+ * server's SETTINGS) belongs to gRPC. Returns 0 or -1 with *why; *http
+ * is set once a whole HTTP/1.x answer head arrived. */
+static int docker_upgrade(int fd, int64_t deadline, bool *http, char *why, size_t why_len)
+{
+	static const char req[] = "POST /grpc HTTP/1.1\r\n"
+				  "Host: localhost\r\n"
+				  "User-Agent: kiln/" KILN_VERSION "\r\n"
+				  "Connection: Upgrade\r\n"
+				  "Upgrade: h2c\r\n"
+				  "Content-Length: 0\r\n"
+				  "\r\n";
+	if (write_all(fd, req, sizeof(req) - 1, deadline, why, why_len) < 0)
+		return -1;
+	char head[HEAD_MAX + 1];
+	size_t n = 0;
+	for (;;) {
+		if (n == HEAD_MAX) {
+			snprintf(why, why_len, "POST /grpc: answer head longer than %d bytes",
+				 HEAD_MAX);
+			return -1;
+		}
+		int rc = read_byte(fd, &head[n], deadline, why, why_len);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			if (n == 0)
+				snprintf(why, why_len, "the socket closed without an answer "
+					 "(not a Docker Engine API socket?)");
+			else if (n < 5 || memcmp(head, "HTTP/", 5) != 0)
+				snprintf(why, why_len, "not a Docker Engine API socket (it does "
+					 "not speak HTTP/1.1; a buildkitd socket is unix://PATH)");
+			else
+				snprintf(why, why_len, "POST /grpc: the daemon closed the "
+					 "connection in the answer's head");
+			return -1;
+		}
+		n++;
+		/* A buildkitd (HTTP/2) socket starts with a SETTINGS frame. */
+		if (n <= 5 && memcmp(head, "HTTP/", n) != 0) {
+			snprintf(why, why_len, "not a Docker Engine API socket (it does not "
+				 "speak HTTP/1.1; a buildkitd socket is unix://PATH)");
+			return -1;
+		}
+		if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+			break;
+	}
+	head[n] = '\0';
+	*http = true;
+	int status = 0;
+	if (sscanf(head, "HTTP/%*d.%*d %d", &status) != 1) {
+		snprintf(why, why_len, "POST /grpc: not an HTTP status line");
+		return -1;
+	}
+	if (status == 101)
+		return 0;
+	char msg[400];
+	error_body(fd, head, deadline, msg, sizeof(msg));
+	if (status == 404)
+		snprintf(why, why_len, "POST /grpc answered HTTP 404%s%s (a Docker Engine "
+			 "without BuildKit's /grpc endpoint: Docker 18.09 or newer is needed)",
+			 msg[0] ? ": " : "", msg);
+	else
+		snprintf(why, why_len, "POST /grpc answered HTTP %d%s%s", status,
+			 msg[0] ? ": " : "", msg);
+	return -1;
+}
+
+/* ---- channels ----------------------------------------------------------------------- */
+
+/* Channel arguments every transport uses; authority is set for channels
+ * made from an fd (gRPC's default there is "test.authority"). */
+static grpc_channel_args *channel_args(grpc_arg *a, size_t cap, grpc_channel_args *args,
+				       bool authority)
+{
+	static char max_recv[] = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	static char auth_key[] = GRPC_ARG_DEFAULT_AUTHORITY;
+	static char auth_val[] = "localhost";
+	static char retries[] = GRPC_ARG_ENABLE_RETRIES;
+	static char srv[] = GRPC_ARG_DNS_ENABLE_SRV_QUERIES;
+	size_t n = 0;
+	a[n++] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = max_recv,
+			     .value.integer = BUILDKIT_MAX_RECV };
+	a[n++] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = retries, .value.integer = 0 };
+	a[n++] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = srv, .value.integer = 0 };
+	if (authority && n < cap)
+		a[n++] = (grpc_arg){ .type = GRPC_ARG_STRING, .key = auth_key,
+				     .value.string = auth_val };
+	*args = (grpc_channel_args){ .num_args = n, .args = a };
+	return args;
+}
+
+static void fd_channel(struct buildkit_conn *conn, int fd)
+{
+	grpc_arg a[4];
+	grpc_channel_args args;
+	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	/* gRPC owns fd from here, and sets O_NONBLOCK itself. */
+	conn->channel = grpc_channel_create_from_fd(conn->addr, fd, creds,
+						    channel_args(a, 4, &args, true));
+	grpc_channel_credentials_release(creds);
+}
+
+int buildkit_dial(struct buildkit_conn *conn, int64_t deadline, struct kiln_err *err)
+{
+	const struct kiln_host *host = conn->host;
+	const struct buildkit_addr *w = &conn->where;
+	char why[600];
+
+	if (w->transport == BUILDKIT_TCP) {
+		/* gRPC connects; the first call (Info) reports what went
+		 * wrong, within its deadline.
+		 * TODO: TLS (buildctl's --tlscacert/--tlscert/--tlskey/
+		 * --tlsservername) with grpc_ssl_credentials_create() and
+		 * GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, once the core passes
+		 * connection options to connect(). */
+		grpc_arg a[4];
+		grpc_channel_args args;
+		grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+		conn->channel = grpc_channel_create(w->target, creds,
+						    channel_args(a, 4, &args, false));
+		grpc_channel_credentials_release(creds);
+		host->log(KILN_LOG_DEBUG, "buildkit: %s: gRPC target %s", conn->addr, w->target);
+		return 0;
+	}
+
+	int fd = unix_connect(w->path, deadline, why, sizeof(why));
+	if (fd < 0)
+		return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: %s",
+				   conn->addr, why);
+	if (w->transport == BUILDKIT_DOCKER) {
+		if (docker_upgrade(fd, deadline, &conn->http_answered, why, sizeof(why)) < 0) {
+			close(fd);
+			return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: %s",
+					   conn->addr, why);
+		}
+		host->log(KILN_LOG_DEBUG, "buildkit: %s: POST /grpc switched to h2c", conn->addr);
+	}
+	fd_channel(conn, fd);
+	return 0;
+}
