@@ -44,9 +44,14 @@ static bool has_prefix(const char *s, const char *prefix)
 
 /* ---- probe ------------------------------------------------------------- */
 
+/* docker:// is buildx's name for the local Docker socket. */
+#define DOCKER_DEFAULT_SOCK "/var/run/docker.sock"
+
 static int probe(const char *addr)
 {
 	const char *path;
+	if (strcmp(addr, "docker://") == 0)
+		return 10;
 	if (has_prefix(addr, "unix://"))
 		path = addr + 7;
 	else if (has_prefix(addr, "docker-unix://"))
@@ -201,7 +206,8 @@ static int connect_(const struct kiln_host *host, const char *addr, void **connp
 		    struct kiln_err *err)
 {
 	const char *path = has_prefix(addr, "unix://") ? addr + 7
-			   : has_prefix(addr, "docker-unix://") ? addr + 14 : NULL;
+			   : has_prefix(addr, "docker-unix://") ? addr + 14
+			   : strcmp(addr, "docker://") == 0 ? DOCKER_DEFAULT_SOCK : NULL;
 	if (!path)
 		return host->error(err, KILN_E_INVALID,
 				   "the docker backend cannot use '%s' (it needs unix://PATH)", addr);
