@@ -20,7 +20,6 @@ enum kiln_exit {
 struct kiln_ctx {
 	struct kiln_registry reg;
 	bool plugins_loaded;
-	const char *argv0;
 };
 
 /* Command flags. */

@@ -2,7 +2,6 @@
  * `docker buildx build` users know. One job per --platform entry, run in
  * order (the scheduler of kiln.lua runs them in parallel).
  * The backend is chosen by address (kiln__engine_addr in core/engine.c). */
-#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fnmatch.h>
-#include <unistd.h>
 
 #include "arena.h"
 #include "bus.h"

@@ -260,6 +260,11 @@ static void print_record_verbose(const struct kiln_usage_record *r)
 	putchar('\n');
 }
 
+static void print_record_header(void)
+{
+	printf("%-29s%-12s %-10s %s\n", "ID", "RECLAIMABLE", "SIZE", "LAST ACCESSED");
+}
+
 static void print_record_row(const struct kiln_usage_record *r)
 {
 	char size[32], age[48];
@@ -336,7 +341,7 @@ int kiln__cmd_du(struct kiln_ctx *ctx, int argc, char **argv)
 	} else {
 		int64_t shared = 0, priv = 0, reclaim = 0, total = 0;
 		if (!c.verbose && n)
-			printf("%-29s%-12s %-10s %s\n", "ID", "RECLAIMABLE", "SIZE", "LAST ACCESSED");
+			print_record_header();
 		for (size_t i = 0; i < n; i++) {
 			if (c.verbose)
 				print_record_verbose(&r[i]);
@@ -373,7 +378,7 @@ static void on_pruned(void *ctx, const struct kiln_usage_record *r)
 		json_array_append_new(o->json, record_json(r));
 	} else {
 		if (o->n == 0 && !o->c->verbose)
-			printf("%-29s%-12s %-10s %s\n", "ID", "RECLAIMABLE", "SIZE", "LAST ACCESSED");
+			print_record_header();
 		if (o->c->verbose)
 			print_record_verbose(r);
 		else

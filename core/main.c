@@ -176,7 +176,7 @@ static int cmd_version(struct kiln_ctx *ctx, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct kiln_ctx ctx = { .argv0 = argv[0] };
+	struct kiln_ctx ctx = { 0 };
 	const char *lvl = getenv("KILN_LOG_LEVEL");
 	if (lvl && strcmp(lvl, "debug") == 0)
 		kiln__log_level = KILN_LOG_DEBUG;
