@@ -1,5 +1,6 @@
 /* engine.c: which engine a command talks to, and through which backend. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -39,6 +40,9 @@ static bool provides(const struct kiln_backend *b, enum kiln_need need)
 const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *addr,
 					      enum kiln_need need)
 {
+	/* KILN_BACKEND=NAME limits the choice to that backend (e.g. the
+	 * docker backend on Docker's socket, where buildkit wins). */
+	const char *only = getenv("KILN_BACKEND");
 	const struct kiln_backend *best = NULL;
 	int best_score = 0;
 	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
@@ -46,6 +50,8 @@ const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *
 		if (e->kind != KILN_KIND_BACKEND || !provides(e->vt, need))
 			continue;
 		const struct kiln_backend *b = e->vt;
+		if (only && *only && strcmp(only, b->name) != 0)
+			continue;
 		int score = b->probe(addr);
 		if (score > best_score) {
 			best = b;

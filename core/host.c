@@ -8,6 +8,14 @@
 #include "loader.h"
 #include "util.h"
 
+/* core/ignore.c (contracts in kiln/ignore.h) */
+kiln_patterns_compile_fn kiln__patterns_compile;
+kiln_patterns_match_fn kiln__patterns_match;
+kiln_patterns_has_exceptions_fn kiln__patterns_has_exceptions;
+kiln_patterns_free_fn kiln__patterns_free;
+kiln_ignore_read_fn kiln__ignore_read;
+kiln_ignore_free_fn kiln__ignore_free;
+
 static int reg_renderer(struct kiln_plugin *p, const struct kiln_renderer *vt)
 {
 	return kiln__registry_add(p, KILN_KIND_RENDERER, vt);
@@ -80,4 +88,10 @@ const struct kiln_host kiln__host = {
 	.graph_add_file = kiln__graph_add_file,
 	.graph_marshal = kiln__graph_marshal,
 	.graph_digest = kiln__graph_digest,
+	.patterns_compile = kiln__patterns_compile,
+	.patterns_match = kiln__patterns_match,
+	.patterns_has_exceptions = kiln__patterns_has_exceptions,
+	.patterns_free = kiln__patterns_free,
+	.ignore_read = kiln__ignore_read,
+	.ignore_free = kiln__ignore_free,
 };

@@ -16,6 +16,7 @@
 #include "kiln/event.h"
 #include "kiln/build.h"
 #include "kiln/graph.h"
+#include "kiln/ignore.h"
 #include "kiln/plugin.h"
 
 #endif

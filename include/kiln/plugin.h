@@ -33,6 +33,7 @@
 #include "kiln/error.h"
 #include "kiln/event.h"
 #include "kiln/graph.h"
+#include "kiln/ignore.h"
 
 #define KILN_PLUGIN_ENTRY "kiln_plugin_init"
 
@@ -234,6 +235,18 @@ struct kiln_host {
 	kiln_graph_add_file_fn *graph_add_file;
 	kiln_graph_marshal_fn *graph_marshal;
 	kiln_graph_digest_fn *graph_digest;
+
+	/* .dockerignore patterns (kiln/ignore.h has the contracts): compile
+	 * a list, match a path against it, ask whether it has '!'
+	 * exceptions, free it; read an ignore file, free what it gave.
+	 * Newer than the rest: check KILN_HAS_FIELD(host, struct kiln_host,
+	 * ignore_free) first. */
+	kiln_patterns_compile_fn *patterns_compile;
+	kiln_patterns_match_fn *patterns_match;
+	kiln_patterns_has_exceptions_fn *patterns_has_exceptions;
+	kiln_patterns_free_fn *patterns_free;
+	kiln_ignore_read_fn *ignore_read;
+	kiln_ignore_free_fn *ignore_free;
 };
 
 /* The entry point every plugin exports (use KILN_EXPORT). host_abi equals

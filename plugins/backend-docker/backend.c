@@ -371,7 +371,7 @@ static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_re
 	if (rc < 0)
 		return rc;
 	struct docker_context *ctx = NULL;
-	rc = docker_context_open(host, r.context_dir, r.dockerfile_name,
+	rc = docker_context_open(host, r.context_dir, r.dockerfile_name, r.dockerfile,
 				 r.dockerfile_outside ? r.dockerfile : NULL, &ctx, err);
 	if (rc < 0) {
 		docker_request_release(host, &r);

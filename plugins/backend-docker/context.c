@@ -9,17 +9,23 @@
  * user names, with mtimes but no atime/ctime, and symlinks are archived
  * as symlinks, as the docker CLI sends them.
  *
- * .dockerignore: only simple files are applied here, those without
- * exceptions ("!pattern") or "**": a path is left out when a pattern
- * matches it or one of its parent directories (fnmatch with FNM_PATHNAME,
- * as Go's filepath.Match), and an excluded directory is not walked. Any
- * other file is not applied at all (the whole context is sent, with a
- * warning) until the core offers the full ignore-file semantics. The
- * Dockerfile and .dockerignore are always sent, as the docker CLI does.
+ * .dockerignore, through the host's ignore-file service (kiln/ignore.h:
+ * Docker's patterns, exceptions and "**"): <Dockerfile>.dockerignore next
+ * to the Dockerfile when it exists (as BuildKit's Dockerfile frontend reads
+ * it), else <context>/.dockerignore. A path it matches, itself or through
+ * a parent directory, is left out. An excluded directory is not even
+ * walked unless an exception could re-include something below it: when
+ * every exception is a plain path, only the directories on the way to one
+ * are walked (fsutil's rule); an exception with a wildcard makes every
+ * excluded directory walked. Inside a walked, excluded directory only the
+ * re-included entries are written, not the directory itself, as the docker
+ * CLI does. The Dockerfile (and the directories leading to it) and the
+ * context's .dockerignore are always sent, as the docker CLI does: the
+ * daemon needs them, and drops them from what COPY sees when the
+ * .dockerignore matches them.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +59,10 @@ struct docker_context {
 	size_t root_len;
 	char *dockerfile;    /* its name in the tar: never excluded */
 	char *extra_path;    /* the Dockerfile from outside, or NULL */
-	char **ignore;       /* .dockerignore patterns, cleaned */
-	size_t n_ignore;
+	struct kiln_patterns *ignore; /* the ignore file's, or NULL */
+	char **ignore_text;  /* the same patterns as read (ignore_read) */
+	bool exceptions;     /* the list has '!' exceptions */
+	bool plain_exceptions; /* ... and all of them are plain paths */
 	char note[256];      /* why .dockerignore is not applied, or "" */
 	int extra_fd;
 	enum state state;
@@ -116,88 +124,104 @@ static const char *relative(const struct docker_context *c, const char *path)
 	return *path ? path : NULL;
 }
 
-/* Read <root>/.dockerignore if it is simple enough (see the top). */
-static void ignore_load(struct docker_context *c)
+/* The length of an exception's text without a final '/' and "**", then
+ * without a final '/' and '*' (fsutil's patternWithoutTrailingGlob). */
+static size_t exception_stem(const char *e)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/.dockerignore", c->root);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	char line[4096];
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line, *end = line + strlen(line);
-		while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
-				   end[-1] == '\t'))
-			*--end = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p || *p == '#')
+	size_t n = strlen(e);
+	if (n >= 3 && strcmp(e + n - 3, "/**") == 0)
+		n -= 3;
+	if (n >= 2 && strncmp(e + n - 2, "/*", 2) == 0)
+		n -= 2;
+	return n;
+}
+
+/* Use the ignore file, if any (see the top). A bad pattern or an
+ * unreadable file fails the build, naming the file. */
+static int ignore_load(struct docker_context *c, const char *dockerfile_path,
+		       struct kiln_err *err)
+{
+	const struct kiln_host *host = c->host;
+	if (!KILN_HAS_FIELD(host, struct kiln_host, ignore_free)) {
+		snprintf(c->note, sizeof(c->note),
+			 "this kiln (plugin ABI %u.%u) cannot read .dockerignore files: the "
+			 "whole context is sent", KILN_ABI_MAJOR_OF(host->abi_version),
+			 KILN_ABI_MINOR_OF(host->abi_version));
+		return 0;
+	}
+	struct docker_buf file = { 0 };
+	char **text = NULL;
+	size_t n = 0;
+	int rc = 0;
+	if (dockerfile_path) {
+		docker_buf_adds(host, &file, dockerfile_path);
+		docker_buf_adds(host, &file, ".dockerignore");
+		rc = host->ignore_read(file.p, &text, &n, err);
+	}
+	if (rc == 0 && !text) {
+		file.len = 0;
+		docker_buf_adds(host, &file, c->root);
+		docker_buf_adds(host, &file, "/.dockerignore");
+		rc = host->ignore_read(file.p, &text, &n, err);
+	}
+	if (rc < 0 || !text)
+		goto out;
+	host->log(KILN_LOG_DEBUG, "docker: build context: %zu patterns from %s", n, file.p);
+	c->ignore_text = text;
+	rc = host->patterns_compile((const char *const *)text, n, &c->ignore, err);
+	if (rc < 0) {
+		char msg[KILN_ERR_MSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		rc = host->error_at(err, rc, file.p, 0, 0, "%s", msg);
+		goto out;
+	}
+	c->exceptions = host->patterns_has_exceptions(c->ignore);
+	c->plain_exceptions = true;
+	for (size_t i = 0; i < n; i++) {
+		if (text[i][0] != '!')
 			continue;
-		/* Go's filepath.Clean, for the forms that occur: "./x", "/x",
-		 * "x/", "x//y" */
-		for (;;) {
-			if (p[0] == '/')
-				p++;
-			else if (p[0] == '.' && p[1] == '/')
-				p += 2;
-			else
-				break;
-		}
-		while (end > p && end[-1] == '/')
-			*--end = '\0';
-		for (char *q = p; *q; q++)
-			if (q[0] == '/' && q[1] == '/')
-				memmove(q, q + 1, strlen(q));
-		if (*p == '!' || strstr(p, "**") || !*p || strcmp(p, ".") == 0 ||
-		    strstr(p, "..")) {
-			snprintf(c->note, sizeof(c->note),
-				 ".dockerignore has '%.60s', which the docker backend does not "
-				 "apply yet: the whole context is sent", p);
-			break;
-		}
-		c->ignore = c->host->realloc(c->ignore, (c->n_ignore + 1) * sizeof(*c->ignore));
-		c->ignore[c->n_ignore++] = xstrdup(c->host, p);
+		const char *e = text[i] + 1;
+		size_t len = exception_stem(e);
+		for (size_t k = 0; k < len; k++)
+			if (strchr("*[]?^\\", e[k]))
+				c->plain_exceptions = false;
 	}
-	if (!c->note[0] && ferror(f))
-		snprintf(c->note, sizeof(c->note), "cannot read .dockerignore: the whole "
-			 "context is sent");
-	fclose(f);
-	if (c->note[0]) {
-		for (size_t i = 0; i < c->n_ignore; i++)
-			c->host->free(c->ignore[i]);
-		c->n_ignore = 0;
-	}
+out:
+	docker_buf_release(host, &file);
+	return rc;
 }
 
 /* Leave rel out of the tar? */
 static bool ignored(const struct docker_context *c, const char *rel)
 {
-	if (!c->n_ignore || strcmp(rel, ".dockerignore") == 0)
+	if (!c->ignore || strcmp(rel, ".dockerignore") == 0)
 		return false;
-	size_t rl = strlen(rel), dl = strlen(c->dockerfile);
+	size_t rl = strlen(rel);
 	if (strcmp(rel, c->dockerfile) == 0 ||
-	    (dl > rl && strncmp(c->dockerfile, rel, rl) == 0 && c->dockerfile[rl] == '/'))
+	    (strncmp(c->dockerfile, rel, rl) == 0 && c->dockerfile[rl] == '/'))
 		return false; /* the Dockerfile, or a directory on its way */
-	char *path = c->host->alloc(rl + 1);
-	bool hit = false;
-	for (size_t i = 0; i < c->n_ignore && !hit; i++) {
-		/* rel itself and each of its parent directories */
-		memcpy(path, rel, rl + 1);
-		for (char *slash = path + rl;; ) {
-			if (fnmatch(c->ignore[i], path, FNM_PATHNAME) == 0) {
-				hit = true;
-				break;
-			}
-			while (slash > path && *slash != '/')
-				slash--;
-			if (slash == path)
-				break;
-			*slash = '\0';
-		}
+	return c->host->patterns_match(c->ignore, rel);
+}
+
+/* May the walk skip everything below the excluded directory rel? Yes
+ * without exceptions; with exceptions that are all plain paths, unless one
+ * is rel or below it; never with an exception holding a wildcard. */
+static bool skip_below(const struct docker_context *c, const char *rel)
+{
+	if (!c->exceptions)
+		return true;
+	if (!c->plain_exceptions)
+		return false;
+	size_t rl = strlen(rel);
+	for (char **t = c->ignore_text; *t; t++) {
+		if ((*t)[0] != '!')
+			continue;
+		const char *e = *t + 1;
+		size_t len = exception_stem(e);
+		if (len >= rl && strncmp(e, rel, rl) == 0 && (len == rl || e[rl] == '/'))
+			return false;
 	}
-	c->host->free(path);
-	return hit;
+	return true;
 }
 
 static void step_entry(struct docker_context *c)
@@ -214,8 +238,12 @@ static void step_entry(struct docker_context *c)
 	}
 	const char *path = archive_entry_pathname(c->entry);
 	const char *rel = path ? relative(c, path) : NULL;
-	if (rel && ignored(c, rel))
-		return; /* and an excluded directory is not walked */
+	if (rel && ignored(c, rel)) {
+		/* an excluded directory is walked only for an exception */
+		if (archive_read_disk_can_descend(c->disk) && !skip_below(c, rel))
+			archive_read_disk_descend(c->disk);
+		return;
+	}
 	if (archive_read_disk_can_descend(c->disk))
 		archive_read_disk_descend(c->disk);
 	if (!rel)
@@ -311,8 +339,9 @@ static void step(struct docker_context *c)
 }
 
 int docker_context_open(const struct kiln_host *host, const char *dir,
-			const char *dockerfile, const char *extra_path,
-			struct docker_context **out, struct kiln_err *err)
+			const char *dockerfile, const char *dockerfile_path,
+			const char *extra_path, struct docker_context **out,
+			struct kiln_err *err)
 {
 	struct docker_context *c = host->alloc(sizeof(*c));
 	*c = (struct docker_context){ .host = host, .extra_fd = -1 };
@@ -326,8 +355,12 @@ int docker_context_open(const struct kiln_host *host, const char *dir,
 	c->dockerfile = xstrdup(host, dockerfile);
 	if (extra_path)
 		c->extra_path = xstrdup(host, extra_path);
-	ignore_load(c);
 	c->chunk = host->alloc(CHUNK);
+	int rc = ignore_load(c, dockerfile_path, err);
+	if (rc < 0) {
+		docker_context_free(c);
+		return rc;
+	}
 	c->entry = archive_entry_new();
 	c->disk = archive_read_disk_new();
 	c->w = archive_write_new();
@@ -349,15 +382,15 @@ int docker_context_open(const struct kiln_host *host, const char *dir,
 	if (archive_write_set_format_pax_restricted(c->w) != ARCHIVE_OK ||
 	    archive_write_set_format_option(c->w, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
 	    archive_write_open(c->w, c, NULL, write_cb, NULL) != ARCHIVE_OK) {
-		int rc = host->error(err, KILN_E_IO, "cannot start the context tar: %s",
-				     archive_error_string(c->w));
+		rc = host->error(err, KILN_E_IO, "cannot start the context tar: %s",
+				 archive_error_string(c->w));
 		docker_context_free(c);
 		return rc;
 	}
 	if (archive_read_disk_open(c->disk, c->root) != ARCHIVE_OK) {
-		int rc = host->error_at(err, KILN_E_IO, c->root, 0, 0,
-					"cannot read the build context: %s",
-					archive_error_string(c->disk));
+		rc = host->error_at(err, KILN_E_IO, c->root, 0, 0,
+				    "cannot read the build context: %s",
+				    archive_error_string(c->disk));
 		docker_context_free(c);
 		return rc;
 	}
@@ -413,8 +446,9 @@ void docker_context_free(struct docker_context *c)
 	c->host->free(c->root);
 	c->host->free(c->dockerfile);
 	c->host->free(c->extra_path);
-	for (size_t i = 0; i < c->n_ignore; i++)
-		c->host->free(c->ignore[i]);
-	c->host->free(c->ignore);
+	if (c->ignore)
+		c->host->patterns_free(c->ignore);
+	if (c->ignore_text)
+		c->host->ignore_free(c->ignore_text);
 	c->host->free(c);
 }

@@ -64,14 +64,19 @@ void docker_request_release(const struct kiln_host *host, struct docker_request 
 struct docker_context;
 
 /* Start a tar stream of directory dir: entries relative to it, uid/gid 0,
- * symlinks not followed, minus what a simple .dockerignore excludes (see
- * context.c). dockerfile is the Dockerfile's name in the tar (never
- * excluded); when extra_path is set, that file is appended under this
- * name. Nothing is read until docker_context_read(). */
+ * symlinks not followed, minus what the ignore file excludes: the
+ * Dockerfile's own dockerfile_path + ".dockerignore" when it exists (and
+ * dockerfile_path is not NULL), else dir/.dockerignore (see context.c).
+ * dockerfile is the Dockerfile's name in the tar (never excluded); when
+ * extra_path is set, that file is appended under this name. The ignore
+ * file is read here: KILN_E_INVALID (a bad pattern) or KILN_E_IO, naming
+ * it. Nothing else is read until docker_context_read(). */
 int docker_context_open(const struct kiln_host *host, const char *dir,
-			const char *dockerfile, const char *extra_path,
-			struct docker_context **out, struct kiln_err *err);
-/* Why the context's .dockerignore is not applied, or NULL. */
+			const char *dockerfile, const char *dockerfile_path,
+			const char *extra_path, struct docker_context **out,
+			struct kiln_err *err);
+/* Why no ignore file is applied although there may be one (a kiln
+ * without the ignore-file service), or NULL. */
 const char *docker_context_note(const struct docker_context *c);
 /* Copy up to len bytes of the tar stream to buf. Returns the count, 0 at
  * the end, or -1 on error (then docker_context_error() says why). */

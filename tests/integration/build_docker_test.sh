@@ -12,13 +12,15 @@ cd "$(dirname "$0")/../.."
 DOCKER=/usr/bin/docker # not /usr/local/bin/docker: that is another client
 TAG=kiln-test/hello:1
 OTHER=kiln-test/other:1
+IGN=kiln-test/ignore:1
 
 if [ -z "${DOCKER_HOST:-}" ]; then
 	eval "$(scripts/engine.sh env 2>/dev/null)" || true
 fi
-# kiln picks BuildKit first when it is set; this test is about the docker
-# backend, which serves the engine's unix:// socket.
+# kiln picks BuildKit first when it is set, and the buildkit backend also
+# serves Docker's socket; this test is about the docker backend.
 unset BUILDKIT_HOST
+export KILN_BACKEND=docker
 if [ -z "${DOCKER_HOST:-}" ] || ! "$DOCKER" version >/dev/null 2>&1; then
 	echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
 	exit 1
@@ -31,7 +33,7 @@ esac
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-build-docker.XXXXXX")
 cleanup() {
-	"$DOCKER" rmi -f "$TAG" "$OTHER" >/dev/null 2>&1
+	"$DOCKER" rmi -f "$TAG" "$OTHER" "$IGN" >/dev/null 2>&1
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -164,5 +166,39 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 expect_eq "SIGINT: the step's container is gone" "" "$left"
+
+# --- 11. .dockerignore: exceptions, "**", the files always sent ----------------------
+ign=$tmp/ign
+mkdir -p "$ign/logs" "$ign/sub/deep" "$ign/empty"
+for f in app.txt secret.txt a.tmp keep.tmp logs/x.log sub/deep/old.bak sub/deep/ok.txt; do
+	echo "$f" >"$ign/$f"
+done
+printf 'FROM busybox\nCOPY . /ctx/\n' >"$ign/Dockerfile"
+printf '\xef\xbb\xbf# comment\r\nsecret.txt\r\n/logs/\n*.tmp\n!keep.tmp\n**/*.bak\nDockerfile\n.dockerignore\n' \
+	>"$ign/.dockerignore"
+kbuild --progress=quiet -t "$IGN" "$ign"
+expect_eq ".dockerignore: exit 0 (the ignored Dockerfile is still sent)" 0 "$rc"
+[ "$rc" = 0 ] || printf '%s\n' "$err" | tail -n 20 | sed 's/^/#   /'
+expect_eq ".dockerignore: ignored files are absent from the image, '!keep.tmp' is back" \
+	"/ctx /ctx/app.txt /ctx/empty /ctx/keep.tmp /ctx/sub /ctx/sub/deep /ctx/sub/deep/ok.txt" \
+	"$("$DOCKER" run --rm "$IGN" find /ctx 2>&1 | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
+
+# <Dockerfile>.dockerignore next to the Dockerfile wins over the context's
+printf 'FROM busybox\nCOPY . /ctx/\n' >"$ign/sub/app.Dockerfile"
+printf 'app.txt\nsub/deep\n' >"$ign/sub/app.Dockerfile.dockerignore"
+kbuild --progress=quiet -f "$ign/sub/app.Dockerfile" -t "$IGN" "$ign"
+expect_eq "<Dockerfile>.dockerignore: exit 0" 0 "$rc"
+expect_eq "<Dockerfile>.dockerignore: it is applied instead of .dockerignore" \
+	"secret.txt a.tmp logs/x.log sub/app.Dockerfile" \
+	"$("$DOCKER" run --rm "$IGN" sh -c 'cd /ctx && for f in app.txt secret.txt a.tmp \
+		logs/x.log sub/deep/ok.txt sub/app.Dockerfile; do test -e $f && echo $f; done' 2>&1 |
+		tr '\n' ' ' | sed 's/ $//')"
+
+# a bad pattern fails the build before anything is sent, naming the file
+printf 'ok\n[a-\n' >"$ign/.dockerignore"
+kbuild --progress=quiet "$ign"
+expect_eq "bad .dockerignore pattern: exit code 2" 2 "$rc"
+expect_eq "bad .dockerignore pattern: one line naming the file and the pattern" \
+	"kiln: $ign/.dockerignore: invalid pattern '[a-': unterminated character class" "$err"
 
 tap_done
