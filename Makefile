@@ -110,10 +110,18 @@ $(BUILD)/plugins/$(1).so: $(wildcard plugins/$(1)/*.c plugins/$(1)/*.h) \
 endef
 $(foreach p,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(p))))
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB) $(PROTO_LIB) $(wildcard tests/unit/*.h)
+# A unit test may compile plugin sources with it and use their libraries,
+# named in its first lines: "// SOURCES: plugins/x/a.c ..." and
+# "// PKGS: grpc ...".
+unit_line = $(shell sed -n '1,3s|^// $(1): ||p' $(2))
+.SECONDEXPANSION:
+$(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_line,SOURCES,tests/unit/$$*.c) \
+		$(CORE_LIB) $(PROTO_LIB) $(wildcard tests/unit/*.h plugins/*/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) $(shell $(PKG) --cflags $(TEST_PKGS)) \
-		-o $@ $< $(CORE_LIB) $(PROTO_LIB) $(ALL_LDFLAGS) $(CORE_LIBS) $(shell $(PKG) --libs $(TEST_PKGS))
+	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) \
+		$(shell $(PKG) --cflags $(TEST_PKGS) $(call unit_line,PKGS,$<)) \
+		-o $@ $< $(call unit_line,SOURCES,$<) $(CORE_LIB) $(PROTO_LIB) $(ALL_LDFLAGS) \
+		$(CORE_LIBS) $(shell $(PKG) --libs $(TEST_PKGS) $(call unit_line,PKGS,$<))
 
 # Test plugins for the ABI tests: real .so files for the real loader.
 # A file may ask for extra flags in a first line "// CFLAGS: ...".

@@ -3,9 +3,9 @@
  * and docker buildx speak it, to standalone buildkitd (unix://, tcp://) or
  * to the BuildKit inside dockerd (docker-unix://, docker://).
  *
- * This first part does the Control API around builds: the version probe
- * (Info), ListWorkers, DiskUsage and Prune (kiln workers/du/prune). Solve,
- * Status and the session come next; until then solve() refuses.
+ * connect() checks the daemon with Info (the version probe); solve.c runs
+ * builds with a session (session.c); control.c has ListWorkers, DiskUsage
+ * and Prune (kiln workers/du/prune).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +23,17 @@ static bool has_prefix(const char *s, const char *prefix)
 /* ---- probe -------------------------------------------------------------------------- */
 
 /*
- * Scores are low on purpose while this backend cannot solve: `kiln build`
- * takes the highest score, and the docker backend's 10 for unix:// and
- * docker-unix:// must keep winning there. `kiln workers`, `du` and `prune`
- * choose among backends that have those calls, so they come here anyway.
- * When Solve lands: docker-unix:// and docker:// go above 10, a unix://
- * path naming buildkit(d) too, and tcp:// stays ours alone.
+ * `kiln build` takes the backend with the highest score. BuildKit's own
+ * API is kiln's main engine: it beats the docker backend (10) on Docker's
+ * socket too, as `docker buildx` does on the docker driver; tcp:// and
+ * buildkitd sockets are ours alone. A plain unix:// path that is Docker's
+ * socket still works (connect falls back to POST /grpc).
  */
 static int probe(const char *addr)
 {
 	if (has_prefix(addr, "docker-unix://") || has_prefix(addr, "docker://") ||
 	    has_prefix(addr, "unix://") || has_prefix(addr, "tcp://"))
-		return 1;
+		return 20;
 	return 0;
 }
 
@@ -146,28 +145,16 @@ static void cancel(void *connp)
 	buildkit_cancel_calls(conn);
 }
 
-/* ---- solve ---------------------------------------------------------------------------------- */
-
-static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_result *res,
-		 struct kiln_err *err)
-{
-	struct buildkit_conn *conn = connp;
-	(void)req, (void)res;
-	return conn->host->error(err, KILN_E_UNSUPPORTED,
-				 "the buildkit backend cannot solve yet (use the docker backend: "
-				 "--addr unix:///PATH/docker.sock)");
-}
-
 static const struct kiln_backend backend = {
 	.abi_version = KILN_ABI_VERSION,
 	.struct_size = sizeof(struct kiln_backend),
 	.name = "buildkit",
 	.version = "0.1.0",
 	.description = "BuildKit's gRPC API: buildkitd (unix://, tcp://) or dockerd "
-		       "(docker-unix://, docker://); workers, du, prune",
+		       "(docker-unix://, docker://): solve with sessions, workers, du, prune",
 	.probe = probe,
 	.connect = connect_,
-	.solve = solve,
+	.solve = buildkit_solve,
 	.cancel = cancel,
 	.disconnect = disconnect,
 	.workers = buildkit_workers,

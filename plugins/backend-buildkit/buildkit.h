@@ -44,6 +44,8 @@
 #define BUILDKIT_M_LIST_WORKERS BUILDKIT_CONTROL "ListWorkers"
 #define BUILDKIT_M_DISK_USAGE BUILDKIT_CONTROL "DiskUsage"
 #define BUILDKIT_M_PRUNE BUILDKIT_CONTROL "Prune"
+#define BUILDKIT_M_SOLVE BUILDKIT_CONTROL "Solve"
+#define BUILDKIT_M_STATUS BUILDKIT_CONTROL "Status"
 
 /* ---- addr.c ------------------------------------------------------------------ */
 
@@ -94,6 +96,13 @@ struct buildkit_conn {
  * Returns 0, or KILN_E_CONNECT with one line naming the address. */
 int buildkit_dial(struct buildkit_conn *conn, int64_t deadline, struct kiln_err *err);
 
+struct buildkit_session;
+/* dockerd: open a session socket with POST /session (Upgrade: h2c, the
+ * X-Docker-Expose-Session-* headers of s); *fd is then served by kiln's
+ * gRPC server (BUILDKIT-WIRE.md 7.5). 0 or KILN_E_CONNECT. */
+int buildkit_docker_session(struct buildkit_conn *conn, const struct buildkit_session *s,
+			    int64_t deadline, int *fd, struct kiln_err *err);
+
 /* ---- rpc.c ------------------------------------------------------------------ */
 
 /* A protobuf-c allocator on host->alloc/free. */
@@ -131,6 +140,8 @@ int buildkit_stream_next(struct buildkit_stream *s, const ProtobufCMessageDescri
 			 ProtobufCMessage **msg, struct kiln_err *err);
 /* Cancel if still open and free. */
 void buildkit_stream_close(struct buildkit_stream *s);
+/* Cancel the call from another thread; the reader's next() then ends. */
+void buildkit_stream_cancel(struct buildkit_stream *s);
 
 /* Cancel every call under way on conn (thread-safe). */
 void buildkit_cancel_calls(struct buildkit_conn *conn);
@@ -151,5 +162,11 @@ int buildkit_disk_usage(void *conn, const char *const *filters, size_t n_filters
 			size_t *n, struct kiln_err *err);
 int buildkit_prune(void *conn, const struct kiln_prune_opts *opts, kiln_prune_cb cb,
 		   void *ctx, struct kiln_err *err);
+
+/* ---- solve.c ------------------------------------------------------------------------ */
+
+/* The backend's solve(): session, Status -> events, Solve, export. */
+int buildkit_solve(void *conn, const struct kiln_solve *req, struct kiln_solve_result *res,
+		   struct kiln_err *err);
 
 #endif

@@ -436,3 +436,9 @@ void buildkit_stream_close(struct buildkit_stream *s)
 	rpc_free(s->conn, s->rpc);
 	s->rpc = NULL;
 }
+
+void buildkit_stream_cancel(struct buildkit_stream *s)
+{
+	if (s->rpc)
+		grpc_call_cancel(s->rpc->call, NULL);
+}

@@ -31,6 +31,7 @@
 #include <jansson.h>
 
 #include "buildkit.h"
+#include "session.h"
 
 #define HEAD_MAX 16384 /* bytes of an HTTP response head we accept */
 #define BODY_MAX 4096  /* bytes of an error body we read */
@@ -204,27 +205,36 @@ static void error_body(int fd, const char *head, int64_t deadline, char *msg, si
 		msg[--ml] = '\0';
 }
 
-/* Ask dockerd to switch fd to h2c for its BuildKit controller. The answer
- * is read one byte at a time: what follows the 101's blank line (the
- * server's SETTINGS) belongs to gRPC. Returns 0 or -1 with *why; *http
- * is set once a whole HTTP/1.x answer head arrived. */
-static int docker_upgrade(int fd, int64_t deadline, bool *http, char *why, size_t why_len)
+/* Ask dockerd to switch fd to h2c for endpoint ("/grpc" or "/session",
+ * with extra header lines). The answer is read one byte at a time: what
+ * follows the 101's blank line (HTTP/2 frames) belongs to gRPC. Returns 0
+ * or -1 with *why; *http is set once a whole HTTP/1.x answer head
+ * arrived. */
+static int docker_upgrade(int fd, const char *endpoint, const char *extra, int64_t deadline,
+			  bool *http, char *why, size_t why_len)
 {
-	static const char req[] = "POST /grpc HTTP/1.1\r\n"
-				  "Host: localhost\r\n"
-				  "User-Agent: kiln/" KILN_VERSION "\r\n"
-				  "Connection: Upgrade\r\n"
-				  "Upgrade: h2c\r\n"
-				  "Content-Length: 0\r\n"
-				  "\r\n";
-	if (write_all(fd, req, sizeof(req) - 1, deadline, why, why_len) < 0)
+	char req[8192];
+	int rl = snprintf(req, sizeof(req),
+			  "POST %s HTTP/1.1\r\n"
+			  "Host: localhost\r\n"
+			  "User-Agent: kiln/" KILN_VERSION "\r\n"
+			  "Connection: Upgrade\r\n"
+			  "Upgrade: h2c\r\n"
+			  "Content-Length: 0\r\n"
+			  "%s"
+			  "\r\n", endpoint, extra ? extra : "");
+	if (rl < 0 || (size_t)rl >= sizeof(req)) {
+		snprintf(why, why_len, "POST %s: request head too long", endpoint);
+		return -1;
+	}
+	if (write_all(fd, req, (size_t)rl, deadline, why, why_len) < 0)
 		return -1;
 	char head[HEAD_MAX + 1];
 	size_t n = 0;
 	for (;;) {
 		if (n == HEAD_MAX) {
-			snprintf(why, why_len, "POST /grpc: answer head longer than %d bytes",
-				 HEAD_MAX);
+			snprintf(why, why_len, "POST %s: answer head longer than %d bytes",
+				 endpoint, HEAD_MAX);
 			return -1;
 		}
 		int rc = read_byte(fd, &head[n], deadline, why, why_len);
@@ -238,8 +248,8 @@ static int docker_upgrade(int fd, int64_t deadline, bool *http, char *why, size_
 				snprintf(why, why_len, "not a Docker Engine API socket (it does "
 					 "not speak HTTP/1.1; a buildkitd socket is unix://PATH)");
 			else
-				snprintf(why, why_len, "POST /grpc: the daemon closed the "
-					 "connection in the answer's head");
+				snprintf(why, why_len, "POST %s: the daemon closed the "
+					 "connection in the answer's head", endpoint);
 			return -1;
 		}
 		n++;
@@ -256,7 +266,7 @@ static int docker_upgrade(int fd, int64_t deadline, bool *http, char *why, size_
 	*http = true;
 	int status = 0;
 	if (sscanf(head, "HTTP/%*d.%*d %d", &status) != 1) {
-		snprintf(why, why_len, "POST /grpc: not an HTTP status line");
+		snprintf(why, why_len, "POST %s: not an HTTP status line", endpoint);
 		return -1;
 	}
 	if (status == 101)
@@ -264,11 +274,11 @@ static int docker_upgrade(int fd, int64_t deadline, bool *http, char *why, size_
 	char msg[400];
 	error_body(fd, head, deadline, msg, sizeof(msg));
 	if (status == 404)
-		snprintf(why, why_len, "POST /grpc answered HTTP 404%s%s (a Docker Engine "
-			 "without BuildKit's /grpc endpoint: Docker 18.09 or newer is needed)",
-			 msg[0] ? ": " : "", msg);
+		snprintf(why, why_len, "POST %s answered HTTP 404%s%s (a Docker Engine "
+			 "without BuildKit's %s endpoint: Docker 18.09 or newer is needed)",
+			 endpoint, msg[0] ? ": " : "", msg, endpoint);
 	else
-		snprintf(why, why_len, "POST /grpc answered HTTP %d%s%s", status,
+		snprintf(why, why_len, "POST %s answered HTTP %d%s%s", endpoint, status,
 			 msg[0] ? ": " : "", msg);
 	return -1;
 }
@@ -336,7 +346,8 @@ int buildkit_dial(struct buildkit_conn *conn, int64_t deadline, struct kiln_err 
 		return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: %s",
 				   conn->addr, why);
 	if (w->transport == BUILDKIT_DOCKER) {
-		if (docker_upgrade(fd, deadline, &conn->http_answered, why, sizeof(why)) < 0) {
+		if (docker_upgrade(fd, "/grpc", NULL, deadline, &conn->http_answered, why,
+				   sizeof(why)) < 0) {
 			close(fd);
 			return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: %s",
 					   conn->addr, why);
@@ -344,5 +355,39 @@ int buildkit_dial(struct buildkit_conn *conn, int64_t deadline, struct kiln_err 
 		host->log(KILN_LOG_DEBUG, "buildkit: %s: POST /grpc switched to h2c", conn->addr);
 	}
 	fd_channel(conn, fd);
+	return 0;
+}
+
+/* ---- dockerd: POST /session ------------------------------------------------------------ */
+
+int buildkit_docker_session(struct buildkit_conn *conn, const struct buildkit_session *s,
+			    int64_t deadline, int *fdp, struct kiln_err *err)
+{
+	const struct kiln_host *host = conn->host;
+	char why[600], extra[4096];
+	size_t n = 0;
+	int w = snprintf(extra, sizeof(extra),
+			 "X-Docker-Expose-Session-Uuid: %s\r\n"
+			 "X-Docker-Expose-Session-Name: %s\r\n"
+			 "X-Docker-Expose-Session-Sharedkey: %s\r\n",
+			 s->id, s->name, s->sharedkey);
+	n = (size_t)w;
+	for (const char *const *m = buildkit_session_methods(s); *m && n < sizeof(extra); m++) {
+		w = snprintf(extra + n, sizeof(extra) - n,
+			     "X-Docker-Expose-Session-Grpc-Method: %s\r\n", *m);
+		n += (size_t)w;
+	}
+	if (n >= sizeof(extra))
+		return host->error(err, KILN_E_INVALID, "session: too many methods");
+	int fd = unix_connect(conn->where.path, deadline, why, sizeof(why));
+	bool http = false;
+	if (fd < 0 || docker_upgrade(fd, "/session", extra, deadline, &http, why,
+				     sizeof(why)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return host->error(err, KILN_E_CONNECT, "buildkit at %s: cannot open a session: %s",
+				   conn->addr, why);
+	}
+	*fdp = fd;
 	return 0;
 }
