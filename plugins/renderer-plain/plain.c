@@ -564,7 +564,8 @@ static void on_status(struct state *st, struct job *j,
 	s->done = completed;
 
 	enter_vertex(st, v);
-	OUTF("#%d %s", v->number, e->name && *e->name ? e->name : id);
+	/* BuildKit's printer shows the status ID ("transferring context:") */
+	OUTF("#%d %s", v->number, *id ? id : e->name ? e->name : "");
 	if (e->total != 0) {
 		OUTS(" ");
 		add_bytes(st, e->current);
