@@ -97,6 +97,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "build-arg", required_argument, NULL, OPT_BUILD_ARG },
 		{ "label", required_argument, NULL, OPT_LABEL },
 		{ "target", required_argument, NULL, OPT_TARGET },
@@ -117,12 +118,13 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 	};
 	int c, rc;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "f:t:o:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:t:o:vq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': b->o.dockerfile = optarg; break;
 		case 't': kiln__strv_push(&b->tags, optarg); break;
 		case 'o': kiln__strv_push(&b->outputs, optarg); break;
 		case 'v': b->progress.verbose = true; break;
+		case 'q': b->progress.mode = "quiet"; break;
 		case OPT_BUILD_ARG:
 			if ((rc = kv_add(&b->args, optarg, true, "--build-arg")))
 				return rc;
@@ -302,6 +304,10 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	ev.u.job_finished.image_digest = res.image_digest;
 	ev.u.job_finished.config_digest = res.config_digest;
 	emit_job(bus, &job, KILN_EVENT_JOB_FINISHED, &ev);
+	/* `docker build -q` prints the image ID on stdout */
+	if (rc == 0 && res.image_digest && b->progress.mode &&
+	    strcmp(b->progress.mode, "quiet") == 0)
+		printf("%s\n", res.image_digest);
 	*reported = true;
 	kiln__arena_free(arena);
 	free(id);

@@ -28,7 +28,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --cache-from CSV       External cache sources (repeatable)\n"
 	  "      --cache-to CSV         Cache export destinations (repeatable)\n"
 	  "      --secret id=ID,src=FILE|env=VAR  Secret to expose to the build (repeatable)\n"
-	  "      --ssh default|ID=PATH  SSH agent socket or keys to expose (repeatable)\n"
+	  "      --ssh default|ID=SOCK  SSH agent socket to expose (repeatable)\n"
 	  "      --add-host HOST:IP     Add a custom host-to-IP mapping (repeatable)\n"
 	  "      --allow ENTITLEMENT    network.host, security.insecure (repeatable)\n"
 	  "      --network MODE         Networking mode for RUN instructions\n"
@@ -37,6 +37,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
+	  "  -q, --quiet                No progress; print the image ID on success\n"
 	  "  -v, --verbose              Show every log line and raw event\n" },
 	{ "plugins", kiln__cmd_plugins, KILN_CMD_PLUGINS,
 	  "kiln plugins [--format table|json]",
