@@ -16,6 +16,8 @@ PKGS=(
 	# the local engine (scripts/engine.sh) and integration tests
 	docker.io docker-registry qemu-user-static busybox-static
 	curl jq bc tmux valgrind
+	openssh-client   # ssh-agent/ssh-keygen for the --ssh forwarding test
+	time             # GNU time: peak RSS in bench/
 )
 
 missing=()
