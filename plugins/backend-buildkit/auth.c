@@ -435,23 +435,14 @@ grpc_status_code buildkit_auth_credentials(struct buildkit_session *s,
 {
 	(void)c;
 	const struct kiln_host *host = s->host;
-	const uint8_t *in;
-	size_t in_len;
-	int r = pipe->recv(pipe->ctx, &in, &in_len);
-	if (r < 0)
-		return GRPC_STATUS_CANCELLED;
-	if (r == 0) {
-		snprintf(details, n, "Credentials: no request");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
 	ProtobufCAllocator a;
 	buildkit_allocator(host, &a);
-	Moby__Filesync__V1__CredentialsRequest *req =
-		moby__filesync__v1__credentials_request__unpack(&a, in_len, in);
-	if (!req) {
-		snprintf(details, n, "Credentials: malformed CredentialsRequest");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
+	ProtobufCMessage *msg;
+	grpc_status_code rs = buildkit_recv_request(s, pipe, &moby__filesync__v1__credentials_request__descriptor,
+						    "Credentials", &msg, details, n);
+	if (rs != GRPC_STATUS_OK)
+		return rs;
+	Moby__Filesync__V1__CredentialsRequest *req = (void *)msg;
 	struct creds cr = { 0 };
 	if (*req->host)
 		lookup(host, req->host, &cr);

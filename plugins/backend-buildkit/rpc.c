@@ -14,6 +14,7 @@
 #include <grpc/support/time.h>
 
 #include "buildkit.h"
+#include "session.h"
 
 #define PLUCK_SLACK_MS 2000
 
@@ -82,6 +83,33 @@ static ProtobufCMessage *unpack(const struct kiln_host *host,
 							GRPC_SLICE_START_PTR(s));
 	grpc_slice_unref(s);
 	return m;
+}
+
+/* ---- session handlers: one request message -------------------------------------- */
+
+grpc_status_code buildkit_recv_request(struct buildkit_session *s,
+				       const struct buildkit_pipe *pipe,
+				       const ProtobufCMessageDescriptor *type, const char *what,
+				       ProtobufCMessage **req, char *details, size_t n)
+{
+	const uint8_t *in;
+	size_t in_len;
+	*req = NULL;
+	int r = pipe->recv(pipe->ctx, &in, &in_len);
+	if (r < 0)
+		return GRPC_STATUS_CANCELLED;
+	if (r == 0) {
+		snprintf(details, n, "%s: no request", what);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	ProtobufCAllocator a;
+	buildkit_allocator(s->host, &a);
+	*req = protobuf_c_message_unpack(type, &a, in_len, in);
+	if (!*req) {
+		snprintf(details, n, "%s: malformed %s", what, type->short_name);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	return GRPC_STATUS_OK;
 }
 
 /* ---- calls ---------------------------------------------------------------------- */

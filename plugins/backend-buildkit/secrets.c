@@ -358,23 +358,14 @@ grpc_status_code buildkit_secrets_get(struct buildkit_session *s, struct buildki
 {
 	(void)c;
 	const struct kiln_host *host = s->host;
-	const uint8_t *in;
-	size_t in_len;
-	int r = pipe->recv(pipe->ctx, &in, &in_len);
-	if (r < 0)
-		return GRPC_STATUS_CANCELLED;
-	if (r == 0) {
-		snprintf(details, n, "GetSecret: no request");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
 	ProtobufCAllocator a;
 	buildkit_allocator(host, &a);
-	Moby__Buildkit__Secrets__V1__GetSecretRequest *req =
-		moby__buildkit__secrets__v1__get_secret_request__unpack(&a, in_len, in);
-	if (!req) {
-		snprintf(details, n, "GetSecret: malformed GetSecretRequest");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
+	ProtobufCMessage *msg;
+	grpc_status_code rs = buildkit_recv_request(s, pipe, &moby__buildkit__secrets__v1__get_secret_request__descriptor,
+						    "GetSecret", &msg, details, n);
+	if (rs != GRPC_STATUS_OK)
+		return rs;
+	Moby__Buildkit__Secrets__V1__GetSecretRequest *req = (void *)msg;
 	grpc_status_code code;
 	const struct buildkit_secret *sec = secret_find(s, req->id);
 	if (!sec) {

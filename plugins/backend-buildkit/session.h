@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
 
 #include <kiln/kiln.h>
 
@@ -138,6 +139,15 @@ typedef grpc_status_code buildkit_handler_fn(struct buildkit_session *s,
 					     struct buildkit_scall *c,
 					     const struct buildkit_pipe *pipe, char *details,
 					     size_t n);
+
+/* For unary handlers: receive the one request message and decode it as
+ * type into *req (free with protobuf_c_message_free_unpacked and
+ * buildkit_allocator()). Returns GRPC_STATUS_OK, or the status to end the
+ * call with (details filled, naming what, e.g. "GetSecret"). */
+grpc_status_code buildkit_recv_request(struct buildkit_session *s,
+				       const struct buildkit_pipe *pipe,
+				       const ProtobufCMessageDescriptor *type, const char *what,
+				       ProtobufCMessage **req, char *details, size_t n);
 
 /* The method paths kiln declares to the daemon (x-docker-expose-session-
  * grpc-method), NULL-terminated, for this session's configuration. */

@@ -163,23 +163,14 @@ grpc_status_code buildkit_ssh_check(struct buildkit_session *s, struct buildkit_
 				    const struct buildkit_pipe *pipe, char *details, size_t n)
 {
 	(void)c;
-	const uint8_t *in;
-	size_t in_len;
-	int r = pipe->recv(pipe->ctx, &in, &in_len);
-	if (r < 0)
-		return GRPC_STATUS_CANCELLED;
-	if (r == 0) {
-		snprintf(details, n, "CheckAgent: no request");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
 	ProtobufCAllocator a;
 	buildkit_allocator(s->host, &a);
-	Moby__Sshforward__V1__CheckAgentRequest *req =
-		moby__sshforward__v1__check_agent_request__unpack(&a, in_len, in);
-	if (!req) {
-		snprintf(details, n, "CheckAgent: malformed CheckAgentRequest");
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
+	ProtobufCMessage *msg;
+	grpc_status_code rs = buildkit_recv_request(s, pipe, &moby__sshforward__v1__check_agent_request__descriptor,
+						    "CheckAgent", &msg, details, n);
+	if (rs != GRPC_STATUS_OK)
+		return rs;
+	Moby__Sshforward__V1__CheckAgentRequest *req = (void *)msg;
 	grpc_status_code code = GRPC_STATUS_OK;
 	if (!ssh_find(s, req->id)) {
 		snprintf(details, n, "no ssh agent for id %s: kiln was given no --ssh %s",
