@@ -438,8 +438,9 @@ grpc_status_code buildkit_auth_credentials(struct buildkit_session *s,
 	ProtobufCAllocator a;
 	buildkit_allocator(host, &a);
 	ProtobufCMessage *msg;
-	grpc_status_code rs = buildkit_recv_request(s, pipe, &moby__filesync__v1__credentials_request__descriptor,
-						    "Credentials", &msg, details, n);
+	grpc_status_code rs = buildkit_recv_request(
+		s, pipe, &moby__filesync__v1__credentials_request__descriptor, "Credentials", &msg,
+		details, n);
 	if (rs != GRPC_STATUS_OK)
 		return rs;
 	Moby__Filesync__V1__CredentialsRequest *req = (void *)msg;

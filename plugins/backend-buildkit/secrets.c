@@ -361,8 +361,9 @@ grpc_status_code buildkit_secrets_get(struct buildkit_session *s, struct buildki
 	ProtobufCAllocator a;
 	buildkit_allocator(host, &a);
 	ProtobufCMessage *msg;
-	grpc_status_code rs = buildkit_recv_request(s, pipe, &moby__buildkit__secrets__v1__get_secret_request__descriptor,
-						    "GetSecret", &msg, details, n);
+	grpc_status_code rs = buildkit_recv_request(
+		s, pipe, &moby__buildkit__secrets__v1__get_secret_request__descriptor, "GetSecret", &msg,
+		details, n);
 	if (rs != GRPC_STATUS_OK)
 		return rs;
 	Moby__Buildkit__Secrets__V1__GetSecretRequest *req = (void *)msg;

@@ -166,8 +166,9 @@ grpc_status_code buildkit_ssh_check(struct buildkit_session *s, struct buildkit_
 	ProtobufCAllocator a;
 	buildkit_allocator(s->host, &a);
 	ProtobufCMessage *msg;
-	grpc_status_code rs = buildkit_recv_request(s, pipe, &moby__sshforward__v1__check_agent_request__descriptor,
-						    "CheckAgent", &msg, details, n);
+	grpc_status_code rs = buildkit_recv_request(
+		s, pipe, &moby__sshforward__v1__check_agent_request__descriptor, "CheckAgent", &msg,
+		details, n);
 	if (rs != GRPC_STATUS_OK)
 		return rs;
 	Moby__Sshforward__V1__CheckAgentRequest *req = (void *)msg;
