@@ -62,6 +62,40 @@ enum kiln_need {
 const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *addr,
 					      enum kiln_need need);
 
+/* buildctl's TLS flags, taken by build, workers, du and prune: getopt_long
+ * values for their option tables (clear of each command's own 256+). */
+enum {
+	KILN_OPT_TLSCACERT = 0x200,
+	KILN_OPT_TLSCERT,
+	KILN_OPT_TLSKEY,
+	KILN_OPT_TLSSERVERNAME,
+	KILN_OPT_TLSDIR,
+};
+
+/* The TLS flags as given (strings borrowed from argv). */
+struct kiln_tls_cli {
+	const char *ca_cert, *cert, *key, *server_name, *dir;
+	char *dir_files[3]; /* --tlsdir's ca.pem, cert.pem, key.pem (owned) */
+};
+
+/* Take getopt_long's option o and its arg if o is a KILN_OPT_TLS* value;
+ * false when it is not. */
+bool kiln__tls_cli_take(struct kiln_tls_cli *t, int o, const char *arg);
+/* Check the flags against the engine address addr and fill *opts, which
+ * borrows from t and addr: --tlsdir DIR means DIR/ca.pem, DIR/cert.pem
+ * and DIR/key.pem, as buildctl. Returns 0, or KILN_E_INVALID (a usage
+ * error: TLS for an address other than tcp://, --tlscert without
+ * --tlskey or the reverse, --tlsdir with the file flags). */
+int kiln__tls_cli_resolve(struct kiln_tls_cli *t, const char *addr,
+			  struct kiln_connect_opts *opts, struct kiln_err *err);
+void kiln__tls_cli_release(struct kiln_tls_cli *t);
+
+/* Connect to opts->addr through be: its connect_opts() if it has one,
+ * else connect(), which cannot take TLS options (KILN_E_UNSUPPORTED naming
+ * the first one given). */
+int kiln__backend_connect(const struct kiln_backend *be, const struct kiln_connect_opts *opts,
+			  void **conn, struct kiln_err *err);
+
 /* Commands (core/cmd_*.c). */
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_replay(struct kiln_ctx *ctx, int argc, char **argv);

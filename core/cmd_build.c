@@ -63,6 +63,7 @@ struct build_cli {
 	struct kiln_strv tags, outputs, cache_from, cache_to, secrets, ssh, hosts,
 		allow, platforms;
 	const char *addr;
+	struct kiln_tls_cli tls;
 	struct kiln_progress_opts progress;
 };
 
@@ -74,6 +75,7 @@ static void build_cli_release(struct build_cli *b)
 				      &b->secrets, &b->ssh, &b->hosts, &b->allow, &b->platforms };
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		kiln__strv_release(lists[i]);
+	kiln__tls_cli_release(&b->tls);
 }
 
 static void split_csv_into(struct kiln_strv *sv, const char *s)
@@ -114,11 +116,18 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "no-emoji", no_argument, NULL, OPT_NO_EMOJI },
+		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
+		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
+		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
+		{ "tlsservername", required_argument, NULL, KILN_OPT_TLSSERVERNAME },
+		{ "tlsdir", required_argument, NULL, KILN_OPT_TLSDIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "f:t:o:vq", longopts, NULL)) != -1) {
+		if (kiln__tls_cli_take(&b->tls, c, optarg))
+			continue;
 		switch (c) {
 		case 'f': b->o.dockerfile = optarg; break;
 		case 't': kiln__strv_push(&b->tags, optarg); break;
@@ -253,8 +262,9 @@ static void emit_job(struct kiln_bus *bus, const struct kiln_job *job,
  * and the caller prints them; a failed solve is reported through the
  * job.finished event, which the renderers show. *reported says which. */
 static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *bus,
-		   const struct kiln_backend *be, const char *addr, const char *platform,
-		   int number, struct sigwatch *sw, struct kiln_err *err, bool *reported)
+		   const struct kiln_backend *be, const struct kiln_connect_opts *copts,
+		   const char *platform, int number, struct sigwatch *sw, struct kiln_err *err,
+		   bool *reported)
 {
 	const char *file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
 	const struct kiln_frontend *fe = pick_frontend(ctx, file);
@@ -271,7 +281,7 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	void *conn = NULL;
 	int rc = fe->load(&kiln__host, arena, &opts, &def, err);
 	if (rc == 0)
-		rc = be->connect(&kiln__host, addr, &conn, err);
+		rc = kiln__backend_connect(be, copts, &conn, err);
 	if (rc < 0) {
 		kiln__arena_free(arena);
 		return rc;
@@ -280,7 +290,7 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	char *id = kiln__xasprintf("default@%s", platform ? platform : "native");
 	struct kiln_job job = {
 		.id = id, .target = "default", .platform = platform ? platform : "",
-		.builder = addr, .number = number,
+		.builder = copts->addr, .number = number,
 	};
 	struct kiln_event ev = { 0 };
 	ev.u.job_started.frontend = fe->name;
@@ -341,6 +351,11 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 
 	struct kiln_err err = { 0 };
 	const char *addr = kiln__engine_addr(b.addr);
+	struct kiln_connect_opts copts;
+	if (kiln__tls_cli_resolve(&b.tls, addr, &copts, &err) < 0) {
+		build_cli_release(&b);
+		return kiln__usage_error("build", "%s", err.msg);
+	}
 	const struct kiln_backend *be = kiln__pick_backend(ctx, addr, KILN_NEED_SOLVE);
 	if (!be) {
 		fprintf(stderr, "kiln: no backend plugin can reach '%s' (see 'kiln plugins')\n",
@@ -365,7 +380,7 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < n_jobs; i++) {
 		bool reported = false;
 		memset(&err, 0, sizeof(err));
-		rc = run_job(ctx, &b, bus, be, addr, b.platforms.n ? b.platforms.v[i] : NULL,
+		rc = run_job(ctx, &b, bus, be, &copts, b.platforms.n ? b.platforms.v[i] : NULL,
 			     (int)i + 1, &sw, &err, &reported);
 		if (rc < 0 && !first_rc) {
 			first_rc = rc;

@@ -112,7 +112,14 @@ struct engine_cli {
 	bool verbose, all;
 	struct kiln_strv filters;
 	int64_t keep_duration, keep_storage;
+	struct kiln_tls_cli tls;
 };
+
+static void engine_cli_release(struct engine_cli *c)
+{
+	kiln__strv_release(&c->filters);
+	kiln__tls_cli_release(&c->tls);
+}
 
 enum { OPT_ADDR = 256, OPT_FORMAT, OPT_FILTER, OPT_ALL, OPT_KEEP_DURATION, OPT_KEEP_STORAGE };
 
@@ -127,6 +134,11 @@ static int parse_engine_args(const char *cmd, struct engine_cli *c, int argc, ch
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "keep-duration", required_argument, NULL, OPT_KEEP_DURATION },
 		{ "keep-storage", required_argument, NULL, OPT_KEEP_STORAGE },
+		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
+		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
+		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
+		{ "tlsservername", required_argument, NULL, KILN_OPT_TLSSERVERNAME },
+		{ "tlsdir", required_argument, NULL, KILN_OPT_TLSDIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -135,6 +147,8 @@ static int parse_engine_args(const char *cmd, struct engine_cli *c, int argc, ch
 		bool prune_only = o == OPT_ALL || o == OPT_KEEP_DURATION || o == OPT_KEEP_STORAGE;
 		if (prune_only && !prune_opts)
 			return kiln__usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+		if (kiln__tls_cli_take(&c->tls, o, optarg))
+			continue;
 		switch (o) {
 		case OPT_ADDR: c->addr = optarg; break;
 		case OPT_FORMAT: c->format = optarg; break;
@@ -165,18 +179,21 @@ static int parse_engine_args(const char *cmd, struct engine_cli *c, int argc, ch
 }
 
 /* Connect to the engine through the best backend providing `need`. */
-static int engine_connect(struct kiln_ctx *ctx, const struct engine_cli *c, enum kiln_need need,
-			  const struct kiln_backend **be, void **conn)
+static int engine_connect(struct kiln_ctx *ctx, const char *cmd, struct engine_cli *c,
+			  enum kiln_need need, const struct kiln_backend **be, void **conn)
 {
 	const char *addr = kiln__engine_addr(c->addr);
+	struct kiln_connect_opts opts;
+	struct kiln_err err = { 0 };
+	if (kiln__tls_cli_resolve(&c->tls, addr, &opts, &err) < 0)
+		return kiln__usage_error(cmd, "%s", err.msg);
 	*be = kiln__pick_backend(ctx, addr, need);
 	if (!*be) {
 		fprintf(stderr, "kiln: no backend plugin can manage the engine at '%s' "
 				"(see 'kiln plugins')\n", addr);
 		return KILN_EXIT_USAGE;
 	}
-	struct kiln_err err = { 0 };
-	int rc = (*be)->connect(&kiln__host, addr, conn, &err);
+	int rc = kiln__backend_connect(*be, &opts, conn, &err);
 	if (rc < 0) {
 		kiln__err_print(&err);
 		return kiln__exit_code(rc);
@@ -190,8 +207,8 @@ int kiln__cmd_workers(struct kiln_ctx *ctx, int argc, char **argv)
 	const struct kiln_backend *be;
 	void *conn;
 	int rc = parse_engine_args("workers", &c, argc, argv, false);
-	if (rc || (rc = engine_connect(ctx, &c, KILN_NEED_WORKERS, &be, &conn))) {
-		kiln__strv_release(&c.filters);
+	if (rc || (rc = engine_connect(ctx, "workers", &c, KILN_NEED_WORKERS, &be, &conn))) {
+		engine_cli_release(&c);
 		return rc;
 	}
 	struct kiln_arena *arena = kiln__arena_new();
@@ -231,7 +248,7 @@ int kiln__cmd_workers(struct kiln_ctx *ctx, int argc, char **argv)
 		}
 	}
 	kiln__arena_free(arena);
-	kiln__strv_release(&c.filters);
+	engine_cli_release(&c);
 	return rc < 0 ? kiln__exit_code(rc) : KILN_EXIT_OK;
 }
 
@@ -318,8 +335,8 @@ int kiln__cmd_du(struct kiln_ctx *ctx, int argc, char **argv)
 	const struct kiln_backend *be;
 	void *conn;
 	int rc = parse_engine_args("du", &c, argc, argv, false);
-	if (rc || (rc = engine_connect(ctx, &c, KILN_NEED_DISK_USAGE, &be, &conn))) {
-		kiln__strv_release(&c.filters);
+	if (rc || (rc = engine_connect(ctx, "du", &c, KILN_NEED_DISK_USAGE, &be, &conn))) {
+		engine_cli_release(&c);
 		return rc;
 	}
 	struct kiln_arena *arena = kiln__arena_new();
@@ -360,7 +377,7 @@ int kiln__cmd_du(struct kiln_ctx *ctx, int argc, char **argv)
 		print_totals(shared, priv, reclaim, total, true);
 	}
 	kiln__arena_free(arena);
-	kiln__strv_release(&c.filters);
+	engine_cli_release(&c);
 	return rc < 0 ? kiln__exit_code(rc) : KILN_EXIT_OK;
 }
 
@@ -395,8 +412,8 @@ int kiln__cmd_prune(struct kiln_ctx *ctx, int argc, char **argv)
 	const struct kiln_backend *be;
 	void *conn;
 	int rc = parse_engine_args("prune", &c, argc, argv, true);
-	if (rc || (rc = engine_connect(ctx, &c, KILN_NEED_PRUNE, &be, &conn))) {
-		kiln__strv_release(&c.filters);
+	if (rc || (rc = engine_connect(ctx, "prune", &c, KILN_NEED_PRUNE, &be, &conn))) {
+		engine_cli_release(&c);
 		return rc;
 	}
 	struct kiln_prune_opts po = {
@@ -424,6 +441,6 @@ int kiln__cmd_prune(struct kiln_ctx *ctx, int argc, char **argv)
 	}
 	if (rc < 0)
 		kiln__err_print(&err);
-	kiln__strv_release(&c.filters);
+	engine_cli_release(&c);
 	return rc < 0 ? kiln__exit_code(rc) : KILN_EXIT_OK;
 }

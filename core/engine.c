@@ -1,9 +1,11 @@
-/* engine.c: which engine a command talks to, and through which backend. */
+/* engine.c: which engine a command talks to, through which backend, and
+ * how to connect (buildctl's TLS flags). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define BUILDKITD_SOCK "/run/buildkit/buildkitd.sock"
 
@@ -59,4 +61,98 @@ const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *
 		}
 	}
 	return best;
+}
+
+/* ---- buildctl's TLS flags ------------------------------------------------------- */
+
+bool kiln__tls_cli_take(struct kiln_tls_cli *t, int o, const char *arg)
+{
+	switch (o) {
+	case KILN_OPT_TLSCACERT: t->ca_cert = arg; return true;
+	case KILN_OPT_TLSCERT: t->cert = arg; return true;
+	case KILN_OPT_TLSKEY: t->key = arg; return true;
+	case KILN_OPT_TLSSERVERNAME: t->server_name = arg; return true;
+	case KILN_OPT_TLSDIR: t->dir = arg; return true;
+	}
+	return false;
+}
+
+/* An empty value counts as not given, as in buildctl. */
+static const char *given(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+/* The first TLS option set in opts, for messages; NULL when none is. */
+static const char *first_tls_flag(const struct kiln_connect_opts *o)
+{
+	if (o->tls_ca_cert)
+		return "--tlscacert";
+	if (o->tls_cert)
+		return "--tlscert";
+	if (o->tls_key)
+		return "--tlskey";
+	if (o->tls_server_name)
+		return "--tlsservername";
+	return NULL;
+}
+
+int kiln__tls_cli_resolve(struct kiln_tls_cli *t, const char *addr,
+			  struct kiln_connect_opts *opts, struct kiln_err *err)
+{
+	*opts = (struct kiln_connect_opts){
+		.struct_size = sizeof(*opts),
+		.addr = addr,
+		.tls_ca_cert = given(t->ca_cert),
+		.tls_cert = given(t->cert),
+		.tls_key = given(t->key),
+		.tls_server_name = given(t->server_name),
+	};
+	const char *dir = given(t->dir);
+	if (dir) {
+		static const char *const names[] = { "ca.pem", "cert.pem", "key.pem" };
+		const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
+		if (opts->tls_ca_cert || opts->tls_cert || opts->tls_key)
+			return kiln__err(err, KILN_E_INVALID, "--tlsdir cannot be combined with "
+					 "--tlscacert, --tlscert or --tlskey");
+		for (size_t i = 0; i < 3; i++) {
+			free(t->dir_files[i]);
+			t->dir_files[i] = kiln__xasprintf("%s%s%s", dir, sep, names[i]);
+		}
+		opts->tls_ca_cert = t->dir_files[0];
+		opts->tls_cert = t->dir_files[1];
+		opts->tls_key = t->dir_files[2];
+	}
+	if (opts->tls_cert && !opts->tls_key)
+		return kiln__err(err, KILN_E_INVALID, "--tlscert needs --tlskey (the client "
+				 "certificate's private key)");
+	if (opts->tls_key && !opts->tls_cert)
+		return kiln__err(err, KILN_E_INVALID, "--tlskey needs --tlscert (the client "
+				 "certificate it belongs to)");
+	const char *flag = dir ? "--tlsdir" : first_tls_flag(opts);
+	if (flag && strncmp(addr, "tcp://", 6) != 0)
+		return kiln__err(err, KILN_E_INVALID, "%s needs a tcp:// engine address (TLS to "
+				 "buildkitd), not '%s'", flag, addr);
+	return 0;
+}
+
+void kiln__tls_cli_release(struct kiln_tls_cli *t)
+{
+	for (size_t i = 0; i < 3; i++) {
+		free(t->dir_files[i]);
+		t->dir_files[i] = NULL;
+	}
+}
+
+int kiln__backend_connect(const struct kiln_backend *be, const struct kiln_connect_opts *opts,
+			  void **conn, struct kiln_err *err)
+{
+	/* Older plugins' vtables end before connect_opts. */
+	if (KILN_HAS_FIELD(be, struct kiln_backend, connect_opts) && be->connect_opts)
+		return be->connect_opts(&kiln__host, opts, conn, err);
+	const char *flag = first_tls_flag(opts);
+	if (flag)
+		return kiln__err(err, KILN_E_UNSUPPORTED, "the %s backend does not support %s "
+				 "(TLS to %s)", be->name, flag, opts->addr);
+	return be->connect(&kiln__host, opts->addr, conn, err);
 }

@@ -13,6 +13,14 @@
 static int cmd_help(struct kiln_ctx *ctx, int argc, char **argv);
 static int cmd_version(struct kiln_ctx *ctx, int argc, char **argv);
 
+/* buildctl's TLS flags, in the help of every command that connects. */
+#define TLS_HELP \
+	"      --tlscacert FILE       CA certificate (PEM) to verify a tcp:// engine with\n" \
+	"      --tlscert FILE         Client certificate (PEM), with --tlskey\n" \
+	"      --tlskey FILE          Client private key (PEM), with --tlscert\n" \
+	"      --tlsservername NAME   Engine certificate's name (default: the address's host)\n" \
+	"      --tlsdir DIR           DIR/ca.pem, DIR/cert.pem and DIR/key.pem\n"
+
 const struct kiln_cmd kiln__commands[] = {
 	{ "build", kiln__cmd_build, KILN_CMD_PLUGINS,
 	  "kiln build [OPTIONS] PATH",
@@ -35,6 +43,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --no-cache             Do not use the cache\n"
 	  "      --pull                 Always attempt to pull referenced images\n"
 	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
 	  "  -q, --quiet                No progress; print the image ID on success\n"
@@ -65,6 +74,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "--verbose adds its labels.\n\n"
 	  "Options:\n"
 	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  TLS_HELP
 	  "      --format table|json    Output format (default: table)\n"
 	  "  -v, --verbose              Show worker labels\n" },
 	{ "du", kiln__cmd_du, KILN_CMD_PLUGINS,
@@ -75,6 +85,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "Reclaimable and Total. Sizes are decimal (kB = 1000 B).\n\n"
 	  "Options:\n"
 	  "      --addr ADDRESS         Engine address\n"
+	  TLS_HELP
 	  "      --filter KEY==VALUE    Filter records, as buildctl (repeatable)\n"
 	  "      --format table|json    Output format (default: table)\n"
 	  "  -v, --verbose              One block of details per record\n" },
@@ -84,6 +95,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "Like 'buildctl prune': prints each freed record as it goes, then Total.\n\n"
 	  "Options:\n"
 	  "      --addr ADDRESS         Engine address\n"
+	  TLS_HELP
 	  "      --all                  Include internal and frontend records\n"
 	  "      --keep-duration D      Keep records used within D (e.g. 24h, 90m)\n"
 	  "      --keep-storage SIZE    Keep this much cache (bytes; k, m, g, t suffixes)\n"

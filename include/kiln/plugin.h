@@ -147,6 +147,18 @@ struct kiln_prune_opts {
 /* Called once per record a prune freed; record valid during the call. */
 typedef void (*kiln_prune_cb)(void *ctx, const struct kiln_usage_record *record);
 
+/* How to connect (buildctl's --tls* flags). Owned by the core, valid
+ * during connect_opts(). A TLS field set on an address other than tcp://
+ * is refused by the core before the backend sees it. */
+struct kiln_connect_opts {
+	uint32_t struct_size;
+	const char *addr;
+	const char *tls_ca_cert;     /* --tlscacert PEM file, or NULL */
+	const char *tls_cert;        /* --tlscert client certificate PEM, or NULL */
+	const char *tls_key;         /* --tlskey client key PEM, or NULL */
+	const char *tls_server_name; /* --tlsservername, or NULL */
+};
+
 struct kiln_backend {
 	uint32_t abi_version;
 	uint32_t struct_size;
@@ -178,6 +190,15 @@ struct kiln_backend {
 			  size_t *n, struct kiln_err *err);
 	int (*prune)(void *conn, const struct kiln_prune_opts *opts, kiln_prune_cb cb,
 		     void *ctx, struct kiln_err *err);
+
+	/* connect() with options: opts->addr and TLS (any tls_* field set
+	 * means TLS; tls_cert and tls_key come together). Files named are
+	 * read before dialing; a missing one is KILN_E_NOTFOUND naming it.
+	 * May be NULL: the core then calls connect() and refuses TLS
+	 * options with KILN_E_UNSUPPORTED. */
+	int (*connect_opts)(const struct kiln_host *host,
+			    const struct kiln_connect_opts *opts, void **conn,
+			    struct kiln_err *err);
 };
 
 /* ---- the host table: every way a plugin reaches the core ------------- */

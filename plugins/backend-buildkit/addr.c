@@ -6,7 +6,8 @@
  *                        socket, /run/buildkit/buildkitd.sock)
  *   tcp://HOST:PORT      standalone buildkitd over TCP; gRPC target
  *                        "ipv4:H:P" / "ipv6:[H]:P" for literals, else
- *                        "dns:///H:P"
+ *                        "dns:///H:P"; HOST is also the default TLS
+ *                        server name
  *   docker-unix:///PATH  the BuildKit inside dockerd at PATH
  *   docker://            = docker-unix:///var/run/docker.sock
  */
@@ -75,6 +76,7 @@ static int parse_tcp(const struct kiln_host *host, const char *addr, const char 
 		snprintf(out->target, sizeof(out->target), "dns:///%s:%ld", h, p);
 	else
 		goto bad;
+	snprintf(out->host, sizeof(out->host), "%s", h);
 	return 0;
 bad:
 	return host->error(err, KILN_E_INVALID,

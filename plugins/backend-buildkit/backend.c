@@ -3,7 +3,9 @@
  * and docker buildx speak it, to standalone buildkitd (unix://, tcp://) or
  * to the BuildKit inside dockerd (docker-unix://, docker://).
  *
- * connect() checks the daemon with Info (the version probe); solve.c runs
+ * connect_opts() (and connect(), without options) dials, over TLS when
+ * buildctl's --tls* flags are given for a tcp:// address, and checks the
+ * daemon with Info (the version probe); solve.c runs
  * builds with a session (session.c); control.c has ListWorkers, DiskUsage
  * and Prune (kiln workers/du/prune).
  */
@@ -74,15 +76,31 @@ static void grpc_unuse(void)
 
 static void disconnect(void *connp);
 
-static int connect_(const struct kiln_host *host, const char *addr, void **connp,
-		    struct kiln_err *err)
+static int connect_opts(const struct kiln_host *host, const struct kiln_connect_opts *given,
+			void **connp, struct kiln_err *err)
 {
+	/* A core built before a field existed passes a shorter struct: the
+	 * fields it lacks stay NULL. */
+	struct kiln_connect_opts opts = { 0 };
+	memcpy(&opts, given, given->struct_size < sizeof(opts) ? given->struct_size : sizeof(opts));
+	const char *addr = opts.addr;
+	if (!addr)
+		return host->error(err, KILN_E_INVALID, "connect: no engine address");
 	struct buildkit_addr where;
 	int rc = buildkit_addr_parse(host, addr, &where, err);
 	if (rc < 0)
 		return rc;
+	struct buildkit_tls *tls = NULL;
+	if (opts.tls_ca_cert || opts.tls_cert || opts.tls_key || opts.tls_server_name) {
+		if (where.transport != BUILDKIT_TCP)
+			return host->error(err, KILN_E_INVALID, "cannot use TLS with %s: TLS is "
+					   "for tcp:// addresses", addr);
+		/* the files first: a missing one is named before any dialling */
+		if ((rc = buildkit_tls_load(host, &opts, &where, &tls, err)) < 0)
+			return rc;
+	}
 	struct buildkit_conn *conn = host->alloc(sizeof(*conn));
-	*conn = (struct buildkit_conn){ .host = host, .where = where };
+	*conn = (struct buildkit_conn){ .host = host, .where = where, .tls_pem = tls };
 	atomic_init(&conn->cancelled, false);
 	pthread_mutex_init(&conn->lock, NULL);
 	conn->addr = host->alloc(strlen(addr) + 1);
@@ -93,6 +111,8 @@ static int connect_(const struct kiln_host *host, const char *addr, void **connp
 	int64_t deadline = buildkit_now_ms() + BUILDKIT_CONNECT_MS;
 	struct buildkit_status st = { 0 };
 	rc = buildkit_dial(conn, deadline, err);
+	buildkit_tls_free(host, conn->tls_pem); /* gRPC has its copy */
+	conn->tls_pem = NULL;
 	if (rc == 0)
 		rc = buildkit_info(conn, (int)(deadline - buildkit_now_ms()), &st, err);
 	if (rc < 0 && conn->channel && conn->where.transport == BUILDKIT_UNIX &&
@@ -124,6 +144,13 @@ static int connect_(const struct kiln_host *host, const char *addr, void **connp
 	return 0;
 }
 
+static int connect_(const struct kiln_host *host, const char *addr, void **connp,
+		    struct kiln_err *err)
+{
+	struct kiln_connect_opts opts = { .struct_size = sizeof(opts), .addr = addr };
+	return connect_opts(host, &opts, connp, err);
+}
+
 static void disconnect(void *connp)
 {
 	struct buildkit_conn *conn = connp;
@@ -133,6 +160,7 @@ static void disconnect(void *connp)
 	if (conn->channel)
 		grpc_channel_destroy(conn->channel);
 	grpc_unuse();
+	buildkit_tls_free(host, conn->tls_pem);
 	pthread_mutex_destroy(&conn->lock);
 	host->free(conn->addr);
 	host->free(conn);
@@ -150,7 +178,7 @@ static const struct kiln_backend backend = {
 	.struct_size = sizeof(struct kiln_backend),
 	.name = "buildkit",
 	.version = "0.1.0",
-	.description = "BuildKit's gRPC API: buildkitd (unix://, tcp://) or dockerd "
+	.description = "BuildKit's gRPC API: buildkitd (unix://, tcp:// with TLS) or dockerd "
 		       "(docker-unix://, docker://): solve with sessions, workers, du, prune",
 	.probe = probe,
 	.connect = connect_,
@@ -160,6 +188,7 @@ static const struct kiln_backend backend = {
 	.workers = buildkit_workers,
 	.disk_usage = buildkit_disk_usage,
 	.prune = buildkit_prune,
+	.connect_opts = connect_opts,
 };
 
 KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,

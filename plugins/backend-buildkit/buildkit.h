@@ -2,10 +2,11 @@
  * buildkit.h: the parts of the `buildkit` backend (BuildKit's gRPC API,
  * spoken from C with gRPC core's generic call API and protobuf-c).
  *
- *   backend.c    the vtable: probe, connect (Info), solve (not yet), cancel
+ *   backend.c    the vtable: probe, connect / connect_opts (TLS; Info),
+ *                solve, cancel
  *   addr.c       engine addresses (unix://, tcp://, docker-unix://, docker://)
- *   transport.c  gRPC channels: buildkitd's unix:// and tcp://, dockerd's
- *                POST /grpc upgraded to h2c (docker-unix://)
+ *   transport.c  gRPC channels: buildkitd's unix:// and tcp:// (plain or
+ *                TLS), dockerd's POST /grpc upgraded to h2c (docker-unix://)
  *   rpc.c        unary and server-streaming calls with deadlines; gRPC
  *                status -> struct kiln_err
  *   control.c    Control.ListWorkers, DiskUsage, Prune -> kiln's records
@@ -60,6 +61,7 @@ struct buildkit_addr {
 	enum buildkit_transport transport;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix, docker */
 	char target[300]; /* tcp: the gRPC target, "ipv4:h:p" or "dns:///h:p" */
+	char host[256];   /* tcp: the host, without [] (the default TLS server name) */
 };
 
 /* Parse addr ("unix:///p", "tcp://h:p", "docker-unix:///p", "docker://").
@@ -70,6 +72,26 @@ int buildkit_addr_parse(const struct kiln_host *host, const char *addr,
 /* Monotonic clock in milliseconds (transport.c). */
 int64_t buildkit_now_ms(void);
 
+/* ---- TLS for tcp:// (transport.c) ------------------------------------------- */
+
+/* buildctl's --tls* flags, read: PEM text, NUL-terminated, host->alloc'd. */
+struct buildkit_tls {
+	char *ca_pem;          /* roots to verify the daemon; NULL: the system's */
+	char *cert_pem;        /* client certificate, or NULL */
+	char *key_pem;         /* its private key (with cert_pem), or NULL */
+	char server_name[256]; /* the name the daemon's certificate must carry */
+};
+
+/* Read the PEM files opts names for a connection to where (a tcp://
+ * address; server name: opts->tls_server_name, else where->host).
+ * Returns 0; KILN_E_NOTFOUND, KILN_E_IO or KILN_E_INVALID (not PEM, a
+ * certificate without its key) naming the file. */
+int buildkit_tls_load(const struct kiln_host *host, const struct kiln_connect_opts *opts,
+		      const struct buildkit_addr *where, struct buildkit_tls **out,
+		      struct kiln_err *err);
+/* Wipe the key and free; NULL is fine. */
+void buildkit_tls_free(const struct kiln_host *host, struct buildkit_tls *tls);
+
 /* ---- the connection (backend.c, transport.c) -------------------------------- */
 
 struct buildkit_rpc;
@@ -78,6 +100,10 @@ struct buildkit_conn {
 	const struct kiln_host *host;
 	char *addr;                  /* as given, for messages */
 	struct buildkit_addr where;
+	struct buildkit_tls *tls_pem; /* tcp:// with TLS, until dialled; NULL: plain */
+	/* TLS as dialled, for messages: on, with a CA file, with a client
+	 * certificate. */
+	bool tls, tls_ca, tls_client_cert;
 	grpc_channel *channel;
 	/* From Control.Info: "v0.11.6", or "" when the daemon has no Info
 	 * (BuildKit before v0.11, e.g. v0.8 in dockerd 20.10). */

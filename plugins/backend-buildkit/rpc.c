@@ -248,6 +248,65 @@ static const char *connect_cause(const char *details)
 	return details;
 }
 
+/* gRPC's words for a failed TLS connection, as kiln's: the handshake
+ * ("Ssl handshake failed: SSL_ERROR_SSL: error:0A000086:SSL routines::
+ * certificate verify failed"), the name check ("Peer name N is not in
+ * peer certificate"), no HTTP/2 after it ("missing selected ALPN
+ * property"), or the server hanging up. Fills why and returns true when
+ * details is one of them. */
+static bool tls_cause(const struct buildkit_conn *conn, const char *details, char *why,
+		      size_t len)
+{
+	static const char peer[] = "Peer name ";
+	const char *p;
+	if ((p = strstr(details, "Ssl handshake failed"))) {
+		/* OpenSSL's reason is the error string's last field */
+		const char *colon = strrchr(p, ':'), *reason = colon ? colon + 1 : p;
+		while (*reason == ' ')
+			reason++;
+		const char *hint = "";
+		if (strstr(reason, "wrong version number") || strstr(reason, "packet length too long"))
+			hint = " (the server does not speak TLS)";
+		else if (strstr(reason, "certificate verify failed"))
+			hint = conn->tls_ca ? " (the daemon's certificate is not signed by the "
+					      "--tlscacert CA)"
+					    : " (the daemon's certificate is not signed by a CA this "
+					      "system trusts: give its CA with --tlscacert)";
+		else if (strstr(reason, "certificate required"))
+			hint = " (the daemon wants a client certificate: --tlscert and --tlskey)";
+		else if (strstr(reason, "alert"))
+			hint = " (the daemon refused the TLS connection)";
+		snprintf(why, len, "TLS handshake failed: %s%s", reason, hint);
+		return true;
+	}
+	if ((p = strstr(details, peer))) {
+		const char *name = p + sizeof(peer) - 1, *end = strstr(name, " is not in");
+		int nl = end ? (int)(end - name) : (int)strlen(name);
+		snprintf(why, len, "TLS: the daemon's certificate is not for %.*s (--tlsservername "
+			 "sets the name to check)", nl, name);
+		return true;
+	}
+	if (strstr(details, "missing selected ALPN property")) {
+		snprintf(why, len, "TLS handshake done, but the server does not offer HTTP/2 "
+			 "(ALPN \"h2\"): not a BuildKit daemon");
+		return true;
+	}
+	if (strstr(details, "empty address list")) {
+		/* the subchannel's TLS context could not be made */
+		snprintf(why, len, "gRPC refused the TLS settings (kiln --debug workers shows "
+			 "why)");
+		return true;
+	}
+	if (strstr(details, "Endpoint read failed") || strstr(details, "Socket closed") ||
+	    strstr(details, "Connection reset")) {
+		snprintf(why, len, "the server closed the TLS connection%s",
+			 conn->tls_client_cert ? "" : " (does the daemon want a client "
+			 "certificate? --tlscert and --tlskey)");
+		return true;
+	}
+	return false;
+}
+
 static int status_error(struct buildkit_conn *conn, const char *method,
 			struct buildkit_rpc *r, struct buildkit_status *st,
 			struct kiln_err *err)
@@ -284,6 +343,11 @@ static int status_error(struct buildkit_conn *conn, const char *method,
 		return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: it answered "
 				   "HTTP/2 status %d to %s, not gRPC (not a BuildKit daemon)",
 				   conn->addr, http_status, m);
+	char why[600];
+	if (conn->tls && r->status == GRPC_STATUS_UNAVAILABLE &&
+	    tls_cause(conn, details, why, sizeof(why)))
+		return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: %s",
+				   conn->addr, why);
 	switch (r->status) {
 	case GRPC_STATUS_UNAVAILABLE:
 		return host->error(err, KILN_E_CONNECT, "cannot reach buildkit at %s: %s",

@@ -3,8 +3,9 @@
  *
  *   unix     kiln connects the socket itself (a precise error, a bounded
  *            wait) and hands the fd to gRPC as an insecure HTTP/2 channel.
- *   tcp      gRPC connects (insecure for now); the first call reports
- *            what went wrong.
+ *   tcp      gRPC connects, in plain HTTP/2 or, with buildctl's --tls*
+ *            flags, over TLS (the PEM files are read before dialling);
+ *            the first call reports what went wrong.
  *   docker   on Docker's socket, POST /grpc with "Upgrade: h2c"; after the
  *            101, the same fd carries HTTP/2 with kiln as the client
  *            (BUILDKIT-WIRE.md section 1.2).
@@ -29,6 +30,9 @@
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "buildkit.h"
 #include "session.h"
@@ -156,6 +160,170 @@ static int read_byte(int fd, char *c, int64_t deadline, char *why, size_t why_le
 		snprintf(why, why_len, "read: %s", strerror(errno));
 		return -1;
 	}
+}
+
+/* ---- TLS: buildctl's --tlscacert, --tlscert, --tlskey, --tlsservername ----------- */
+
+#define PEM_MAX (1024 * 1024) /* bytes of a PEM file we read */
+
+static void wipe_free(const struct kiln_host *host, char *p, size_t len)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, len);
+	host->free(p);
+}
+
+/* Read the PEM file path (what it is: "CA certificate", ...) into *out,
+ * NUL-terminated. Reads pipes too (--tlskey <(...)). Copies made while
+ * growing are wiped: one of these is a private key. */
+static int read_pem(const struct kiln_host *host, const char *path, const char *what,
+		    char **out, struct kiln_err *err)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		return host->error(err, e == ENOENT ? KILN_E_NOTFOUND : KILN_E_IO,
+				   "cannot read the TLS %s %s: %s", what, path, strerror(e));
+	}
+	size_t cap = 4096, len = 0;
+	char *buf = host->alloc(cap);
+	for (;;) {
+		if (len + 1 == cap) {
+			if (cap >= PEM_MAX) {
+				close(fd);
+				wipe_free(host, buf, cap);
+				return host->error(err, KILN_E_INVALID, "the TLS %s %s is larger "
+						   "than %d bytes", what, path, PEM_MAX);
+			}
+			char *bigger = host->alloc(cap * 2);
+			memcpy(bigger, buf, len);
+			wipe_free(host, buf, cap);
+			buf = bigger;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			wipe_free(host, buf, cap);
+			return host->error(err, KILN_E_IO, "cannot read the TLS %s %s: %s", what,
+					   path, strerror(e));
+		}
+		break;
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (!strstr(buf, "-----BEGIN ")) {
+		wipe_free(host, buf, cap);
+		return host->error(err, KILN_E_INVALID, "the TLS %s %s is not PEM (no "
+				   "\"-----BEGIN\" line)", what, path);
+	}
+	*out = buf;
+	return 0;
+}
+
+/* An encrypted key must not make OpenSSL ask on the terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf, (void)size, (void)rwflag, (void)u;
+	return 0;
+}
+
+/* The first certificate in pem, or NULL. */
+static X509 *pem_cert(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
+	BIO_free(b);
+	return x;
+}
+
+/* What gRPC would only say as "empty address list" at the first call: a
+ * file without a certificate, an encrypted key, a key that is not the
+ * certificate's. Checked with OpenSSL, which gRPC uses too. */
+static int tls_check(const struct kiln_host *host, const struct kiln_connect_opts *opts,
+		     const struct buildkit_tls *tls, struct kiln_err *err)
+{
+	int rc = 0;
+	X509 *ca = NULL, *cert = NULL;
+	EVP_PKEY *key = NULL;
+	if (tls->ca_pem && !(ca = pem_cert(tls->ca_pem)))
+		rc = host->error(err, KILN_E_INVALID, "the TLS CA certificate %s holds no PEM "
+				 "certificate", opts->tls_ca_cert);
+	else if (tls->cert_pem && !(cert = pem_cert(tls->cert_pem)))
+		rc = host->error(err, KILN_E_INVALID, "the TLS client certificate %s holds no "
+				 "PEM certificate", opts->tls_cert);
+	if (rc == 0 && tls->key_pem) {
+		BIO *b = BIO_new_mem_buf(tls->key_pem, -1);
+		key = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+		BIO_free(b);
+		if (!key)
+			rc = host->error(err, KILN_E_INVALID, "the TLS client key %s holds no "
+					 "unencrypted PEM private key", opts->tls_key);
+		else if (cert && X509_check_private_key(cert, key) != 1)
+			rc = host->error(err, KILN_E_INVALID, "the TLS client key %s is not the "
+					 "key of the client certificate %s", opts->tls_key,
+					 opts->tls_cert);
+	}
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	X509_free(ca);
+	ERR_clear_error(); /* the queue is per thread, and gRPC's too */
+	return rc;
+}
+
+int buildkit_tls_load(const struct kiln_host *host, const struct kiln_connect_opts *opts,
+		      const struct buildkit_addr *where, struct buildkit_tls **out,
+		      struct kiln_err *err)
+{
+	*out = NULL;
+	if (!opts->tls_cert != !opts->tls_key)
+		return host->error(err, KILN_E_INVALID, "TLS to %s: a client certificate "
+				   "needs its key (--tlscert with --tlskey)", opts->addr);
+	const char *name = opts->tls_server_name && *opts->tls_server_name
+				   ? opts->tls_server_name : where->host;
+	struct buildkit_tls *tls = host->alloc(sizeof(*tls));
+	*tls = (struct buildkit_tls){ 0 };
+	if (strlen(name) >= sizeof(tls->server_name)) {
+		host->free(tls);
+		return host->error(err, KILN_E_INVALID, "TLS server name longer than %zu "
+				   "bytes", sizeof(tls->server_name) - 1);
+	}
+	memcpy(tls->server_name, name, strlen(name) + 1);
+	int rc = 0;
+	if (opts->tls_ca_cert)
+		rc = read_pem(host, opts->tls_ca_cert, "CA certificate", &tls->ca_pem, err);
+	if (rc == 0 && opts->tls_cert)
+		rc = read_pem(host, opts->tls_cert, "client certificate", &tls->cert_pem, err);
+	if (rc == 0 && opts->tls_key)
+		rc = read_pem(host, opts->tls_key, "client key", &tls->key_pem, err);
+	if (rc == 0)
+		rc = tls_check(host, opts, tls, err);
+	if (rc < 0) {
+		buildkit_tls_free(host, tls);
+		return rc;
+	}
+	*out = tls;
+	return 0;
+}
+
+void buildkit_tls_free(const struct kiln_host *host, struct buildkit_tls *tls)
+{
+	if (!tls)
+		return;
+	host->free(tls->ca_pem);
+	host->free(tls->cert_pem);
+	if (tls->key_pem)
+		wipe_free(host, tls->key_pem, strlen(tls->key_pem));
+	host->free(tls);
 }
 
 /* ---- dockerd: POST /grpc, Upgrade: h2c ------------------------------------------ */
@@ -286,15 +454,18 @@ static int docker_upgrade(int fd, const char *endpoint, const char *extra, int64
 /* ---- channels ----------------------------------------------------------------------- */
 
 /* Channel arguments every transport uses; authority is set for channels
- * made from an fd (gRPC's default there is "test.authority"). */
+ * made from an fd (gRPC's default there is "test.authority"); tls_name,
+ * when not NULL, is the name the daemon's certificate must carry (the Go
+ * client's tls.Config.ServerName). */
 static grpc_channel_args *channel_args(grpc_arg *a, size_t cap, grpc_channel_args *args,
-				       bool authority)
+				       bool authority, char *tls_name)
 {
 	static char max_recv[] = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
 	static char auth_key[] = GRPC_ARG_DEFAULT_AUTHORITY;
 	static char auth_val[] = "localhost";
 	static char retries[] = GRPC_ARG_ENABLE_RETRIES;
 	static char srv[] = GRPC_ARG_DNS_ENABLE_SRV_QUERIES;
+	static char name_key[] = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
 	size_t n = 0;
 	a[n++] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = max_recv,
 			     .value.integer = BUILDKIT_MAX_RECV };
@@ -303,6 +474,9 @@ static grpc_channel_args *channel_args(grpc_arg *a, size_t cap, grpc_channel_arg
 	if (authority && n < cap)
 		a[n++] = (grpc_arg){ .type = GRPC_ARG_STRING, .key = auth_key,
 				     .value.string = auth_val };
+	if (tls_name && n < cap)
+		a[n++] = (grpc_arg){ .type = GRPC_ARG_STRING, .key = name_key,
+				     .value.string = tls_name };
 	*args = (grpc_channel_args){ .num_args = n, .args = a };
 	return args;
 }
@@ -314,7 +488,7 @@ static void fd_channel(struct buildkit_conn *conn, int fd)
 	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
 	/* gRPC owns fd from here, and sets O_NONBLOCK itself. */
 	conn->channel = grpc_channel_create_from_fd(conn->addr, fd, creds,
-						    channel_args(a, 4, &args, true));
+						    channel_args(a, 4, &args, true, NULL));
 	grpc_channel_credentials_release(creds);
 }
 
@@ -325,19 +499,36 @@ int buildkit_dial(struct buildkit_conn *conn, int64_t deadline, struct kiln_err 
 	char why[600];
 
 	if (w->transport == BUILDKIT_TCP) {
-		/* gRPC connects; the first call (Info) reports what went
-		 * wrong, within its deadline.
-		 * TODO: TLS (buildctl's --tlscacert/--tlscert/--tlskey/
-		 * --tlsservername) with grpc_ssl_credentials_create() and
-		 * GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, once the core passes
-		 * connection options to connect(). */
+		/* gRPC connects (and shakes hands); the first call (Info)
+		 * reports what went wrong, within its deadline. gRPC copies
+		 * the PEM text: the caller may free conn->tls_pem after this. */
 		grpc_arg a[4];
 		grpc_channel_args args;
-		grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-		conn->channel = grpc_channel_create(w->target, creds,
-						    channel_args(a, 4, &args, false));
+		grpc_channel_credentials *creds;
+		struct buildkit_tls *tls = conn->tls_pem;
+		if (tls) {
+			conn->tls = true;
+			conn->tls_ca = tls->ca_pem != NULL;
+			conn->tls_client_cert = tls->cert_pem != NULL;
+			grpc_ssl_pem_key_cert_pair pair = { .private_key = tls->key_pem,
+							    .cert_chain = tls->cert_pem };
+			creds = grpc_ssl_credentials_create(tls->ca_pem,
+							    tls->cert_pem ? &pair : NULL, NULL, NULL);
+		} else {
+			creds = grpc_insecure_credentials_create();
+		}
+		conn->channel = grpc_channel_create(
+			w->target, creds,
+			channel_args(a, 4, &args, false, tls ? tls->server_name : NULL));
 		grpc_channel_credentials_release(creds);
-		host->log(KILN_LOG_DEBUG, "buildkit: %s: gRPC target %s", conn->addr, w->target);
+		if (tls)
+			host->log(KILN_LOG_DEBUG, "buildkit: %s: gRPC target %s, TLS: server name "
+				  "%s, %s, %s", conn->addr, w->target, tls->server_name,
+				  tls->ca_pem ? "the given CA" : "the system's CAs",
+				  tls->cert_pem ? "a client certificate" : "no client certificate");
+		else
+			host->log(KILN_LOG_DEBUG, "buildkit: %s: gRPC target %s", conn->addr,
+				  w->target);
 		return 0;
 	}
 

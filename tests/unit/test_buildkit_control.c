@@ -178,10 +178,13 @@ static void addresses_parse(void **st)
 	assert_int_equal(buildkit_addr_parse(&host, "tcp://127.0.0.1:1234", &a, &err), 0);
 	assert_int_equal(a.transport, BUILDKIT_TCP);
 	assert_string_equal(a.target, "ipv4:127.0.0.1:1234");
+	assert_string_equal(a.host, "127.0.0.1"); /* the default TLS server name */
 	assert_int_equal(buildkit_addr_parse(&host, "tcp://[::1]:1234", &a, &err), 0);
 	assert_string_equal(a.target, "ipv6:[::1]:1234");
+	assert_string_equal(a.host, "::1");
 	assert_int_equal(buildkit_addr_parse(&host, "tcp://buildkitd:1234", &a, &err), 0);
 	assert_string_equal(a.target, "dns:///buildkitd:1234");
+	assert_string_equal(a.host, "buildkitd");
 }
 
 static void bad_addresses_are_refused_by_name(void **st)

@@ -1,5 +1,6 @@
 /* Unit tests of the core's building blocks: string buffer, arena, error
- * reports, and the event bus with its metrics collector. */
+ * reports, the event bus with its metrics collector, and connecting
+ * (buildctl's TLS flags, backends with and without connect_opts). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "arena.h"
 #include "bus.h"
+#include "cli.h"
 #include "util.h"
 
 static void sb_appends_and_formats(void **st)
@@ -131,6 +133,109 @@ static void bus_counts_vertices_once_by_digest(void **st)
 	kiln__bus_free(bus);
 }
 
+/* ---- connecting ------------------------------------------------------------ */
+
+static void tls_flags_resolve_as_buildctl(void **st)
+{
+	(void)st;
+	struct kiln_connect_opts o;
+	struct kiln_err e = { 0 };
+	struct kiln_tls_cli t = { 0 };
+
+	/* none: plain, any address */
+	assert_int_equal(kiln__tls_cli_resolve(&t, "docker-unix:///d.sock", &o, &e), 0);
+	assert_int_equal(o.struct_size, sizeof(o));
+	assert_string_equal(o.addr, "docker-unix:///d.sock");
+	assert_null(o.tls_ca_cert);
+	assert_null(o.tls_server_name);
+
+	/* --tlsdir DIR: DIR/ca.pem, DIR/cert.pem, DIR/key.pem */
+	assert_true(kiln__tls_cli_take(&t, KILN_OPT_TLSDIR, "/certs/"));
+	assert_true(kiln__tls_cli_take(&t, KILN_OPT_TLSSERVERNAME, "buildkitd"));
+	assert_false(kiln__tls_cli_take(&t, 'v', NULL));
+	assert_int_equal(kiln__tls_cli_resolve(&t, "tcp://10.0.0.1:1234", &o, &e), 0);
+	assert_string_equal(o.tls_ca_cert, "/certs/ca.pem");
+	assert_string_equal(o.tls_cert, "/certs/cert.pem");
+	assert_string_equal(o.tls_key, "/certs/key.pem");
+	assert_string_equal(o.tls_server_name, "buildkitd");
+
+	/* ...but not with the file flags */
+	t.ca_cert = "ca.pem";
+	assert_int_equal(kiln__tls_cli_resolve(&t, "tcp://h:1", &o, &e), KILN_E_INVALID);
+	assert_non_null(strstr(e.msg, "--tlsdir"));
+	kiln__tls_cli_release(&t);
+
+	/* a certificate and its key go together; "" is not given */
+	t = (struct kiln_tls_cli){ .cert = "c.pem", .key = "" };
+	assert_int_equal(kiln__tls_cli_resolve(&t, "tcp://h:1", &o, &e), KILN_E_INVALID);
+	assert_non_null(strstr(e.msg, "--tlscert needs --tlskey"));
+	t = (struct kiln_tls_cli){ .key = "k.pem" };
+	assert_int_equal(kiln__tls_cli_resolve(&t, "tcp://h:1", &o, &e), KILN_E_INVALID);
+	assert_non_null(strstr(e.msg, "--tlskey needs --tlscert"));
+
+	/* TLS is for tcp:// only; the message names the address */
+	t = (struct kiln_tls_cli){ .ca_cert = "ca.pem" };
+	assert_int_equal(kiln__tls_cli_resolve(&t, "unix:///run/b.sock", &o, &e), KILN_E_INVALID);
+	assert_non_null(strstr(e.msg, "--tlscacert"));
+	assert_non_null(strstr(e.msg, "unix:///run/b.sock"));
+	t = (struct kiln_tls_cli){ .server_name = "x" };
+	assert_int_equal(kiln__tls_cli_resolve(&t, "docker://", &o, &e), KILN_E_INVALID);
+	assert_non_null(strstr(e.msg, "--tlsservername"));
+}
+
+static int plain_calls, opts_calls;
+
+static int plain_connect(const struct kiln_host *host, const char *addr, void **conn,
+			 struct kiln_err *err)
+{
+	(void)host, (void)err;
+	assert_string_equal(addr, "tcp://h:1");
+	*conn = &plain_calls;
+	plain_calls++;
+	return 0;
+}
+
+static int opts_connect(const struct kiln_host *host, const struct kiln_connect_opts *o,
+			void **conn, struct kiln_err *err)
+{
+	(void)host, (void)err;
+	assert_string_equal(o->tls_ca_cert, "ca.pem");
+	*conn = &opts_calls;
+	opts_calls++;
+	return 0;
+}
+
+static void backend_connect_uses_connect_opts_when_there(void **st)
+{
+	(void)st;
+	struct kiln_backend be = {
+		.abi_version = KILN_ABI_VERSION, .struct_size = sizeof(be), .name = "fake",
+		.connect = plain_connect, .connect_opts = opts_connect,
+	};
+	struct kiln_connect_opts plain = { .struct_size = sizeof(plain), .addr = "tcp://h:1" };
+	struct kiln_connect_opts tls = plain;
+	tls.tls_ca_cert = "ca.pem";
+	struct kiln_err e = { 0 };
+	void *conn = NULL;
+
+	assert_int_equal(kiln__backend_connect(&be, &tls, &conn, &e), 0);
+	assert_ptr_equal(conn, &opts_calls);
+	assert_int_equal(opts_calls, 1);
+
+	/* no connect_opts, or a vtable from before it: connect(), no TLS */
+	be.connect_opts = NULL;
+	assert_int_equal(kiln__backend_connect(&be, &plain, &conn, &e), 0);
+	assert_ptr_equal(conn, &plain_calls);
+	assert_int_equal(kiln__backend_connect(&be, &tls, &conn, &e), KILN_E_UNSUPPORTED);
+	assert_string_equal(e.msg, "the fake backend does not support --tlscacert (TLS to tcp://h:1)");
+	be.connect_opts = opts_connect;
+	be.struct_size = offsetof(struct kiln_backend, connect_opts);
+	assert_int_equal(kiln__backend_connect(&be, &tls, &conn, &e), KILN_E_UNSUPPORTED);
+	assert_int_equal(kiln__backend_connect(&be, &plain, &conn, &e), 0);
+	assert_int_equal(plain_calls, 2);
+	assert_int_equal(opts_calls, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +243,8 @@ int main(void)
 		cmocka_unit_test(arena_zeroes_and_aligns),
 		cmocka_unit_test(err_is_one_line_and_truncated),
 		cmocka_unit_test(bus_counts_vertices_once_by_digest),
+		cmocka_unit_test(tls_flags_resolve_as_buildctl),
+		cmocka_unit_test(backend_connect_uses_connect_opts_when_there),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
