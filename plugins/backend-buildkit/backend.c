@@ -27,15 +27,25 @@ static bool has_prefix(const char *s, const char *prefix)
 /*
  * `kiln build` takes the backend with the highest score. BuildKit's own
  * API is kiln's main engine: it beats the docker backend (10) on Docker's
- * socket too, as `docker buildx` does on the docker driver; tcp:// and
- * buildkitd sockets are ours alone. A plain unix:// path that is Docker's
- * socket still works (connect falls back to POST /grpc).
+ * socket too, as `docker buildx` does on the docker driver; tcp:// is ours
+ * alone. A unix:// socket scores 20 when its name says buildkit or docker
+ * (connect falls back to Docker's POST /grpc), else 5: another engine's
+ * socket (Podman's has no BuildKit) goes to the docker backend, and an
+ * oddly named buildkitd socket is reached with KILN_BACKEND=buildkit.
  */
 static int probe(const char *addr)
 {
 	if (has_prefix(addr, "docker-unix://") || has_prefix(addr, "docker://") ||
-	    has_prefix(addr, "unix://") || has_prefix(addr, "tcp://"))
+	    has_prefix(addr, "tcp://"))
 		return 20;
+	if (has_prefix(addr, "unix://")) {
+		const char *path = addr + 7;
+		const char *base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		if (!*path || strstr(path, "buildkit") || strstr(base, "docker"))
+			return 20;
+		return 5;
+	}
 	return 0;
 }
 
