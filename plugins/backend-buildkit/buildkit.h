@@ -189,6 +189,16 @@ int buildkit_disk_usage(void *conn, const char *const *filters, size_t n_filters
 int buildkit_prune(void *conn, const struct kiln_prune_opts *opts, kiln_prune_cb cb,
 		   void *ctx, struct kiln_err *err);
 
+/* ---- csv.c ------------------------------------------------------------------------- */
+
+/* Split spec into CSV fields as Go's encoding/csv reads one record: ","
+ * separates, a field that starts with '"' is quoted ("" is a quote), a
+ * quote inside an unquoted field is an error. *out is a heap array of
+ * heap strings (free each and the array with host->free); returns the
+ * count, or -1 with *why (a static string) set. */
+long buildkit_csv_fields(const struct kiln_host *host, const char *spec, char ***out,
+			 const char **why);
+
 /* ---- solve.c ------------------------------------------------------------------------ */
 
 /* The backend's solve(): session, Status -> events, Solve, export. */

@@ -52,69 +52,6 @@ static void secret_clear(const struct kiln_host *host, struct buildkit_secret *s
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-/* Split spec into CSV fields as Go's encoding/csv reads one record: ","
- * separates, a field that starts with '"' is quoted ("" is a quote), a
- * quote inside an unquoted field is an error. Fields go into a heap
- * array of heap strings; returns the count, or -1 with *why set. */
-static long csv_fields(const struct kiln_host *host, const char *spec, char ***out,
-		       const char **why)
-{
-	size_t len = strlen(spec), cap = 4, n = 0;
-	char **f = host->alloc(cap * sizeof(char *));
-	char *buf = host->alloc(len + 1);
-	const char *p = spec;
-	for (;;) {
-		size_t b = 0;
-		if (*p == '"') {
-			p++;
-			for (;;) {
-				if (!*p) {
-					*why = "unterminated quote";
-					goto fail;
-				}
-				if (*p == '"' && p[1] == '"') {
-					buf[b++] = '"';
-					p += 2;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else {
-					buf[b++] = *p++;
-				}
-			}
-			if (*p && *p != ',') {
-				*why = "extraneous text after a closing quote";
-				goto fail;
-			}
-		} else {
-			while (*p && *p != ',') {
-				if (*p == '"') {
-					*why = "a quote inside an unquoted field";
-					goto fail;
-				}
-				buf[b++] = *p++;
-			}
-		}
-		if (n == cap) {
-			cap *= 2;
-			f = host->realloc(f, cap * sizeof(char *));
-		}
-		f[n++] = dup_n(host, buf, b);
-		if (!*p)
-			break;
-		p++; /* the comma */
-	}
-	host->free(buf);
-	*out = f;
-	return (long)n;
-fail:
-	for (size_t i = 0; i < n; i++)
-		host->free(f[i]);
-	host->free(f);
-	host->free(buf);
-	return -1;
-}
-
 /* Check what the secret reads, now, so that a typo fails before the
  * build: the file exists, is not a directory, is readable and small
  * enough; the variable is set. */
@@ -163,7 +100,7 @@ static int secret_parse_one(const struct kiln_host *host, const char *spec,
 				   "id=NAME,env=VAR)");
 	char **f;
 	const char *why = "";
-	long nf = csv_fields(host, spec, &f, &why);
+	long nf = buildkit_csv_fields(host, spec, &f, &why);
 	if (nf < 0)
 		return host->error(err, KILN_E_INVALID, "--secret %s: %s", spec, why);
 	int rc = 0;

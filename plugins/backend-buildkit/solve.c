@@ -35,46 +35,36 @@ struct csv {
 	size_t n;
 };
 
-/* Split "a=b,c=d" (values may be "quoted" to hold commas) into c.
- * Fields without '=' get a NULL value. */
+/* Split "a=b,c=d" (buildx's CSV, see buildkit_csv_fields) into c, in
+ * arena memory. Fields without '=' get a NULL value. */
 static int csv_parse(const struct kiln_host *host, struct kiln_arena *arena, const char *flag,
 		     const char *spec, struct csv *c, struct kiln_err *err)
 {
+	char **f;
+	const char *why = "";
+	long nf = buildkit_csv_fields(host, spec, &f, &why);
+	if (nf < 0)
+		return host->error(err, KILN_E_INVALID, "%s %s: %s", flag, spec, why);
+	int rc = 0;
 	c->n = 0;
-	const char *p = spec;
-	while (*p) {
-		char field[4096];
-		size_t n = 0;
-		bool quoted = false;
-		for (; *p && (quoted || *p != ','); p++) {
-			if (*p == '"') {
-				quoted = !quoted;
-				continue;
-			}
-			if (n + 1 >= sizeof(field))
-				return host->error(err, KILN_E_INVALID, "%s %s: field too long",
-						   flag, spec);
-			field[n++] = *p;
-		}
-		field[n] = '\0';
-		if (quoted)
-			return host->error(err, KILN_E_INVALID, "%s %s: unterminated quote", flag,
-					   spec);
-		if (*p == ',')
-			p++;
-		if (!n)
+	for (long i = 0; i < nf; i++) {
+		if (!*f[i] || rc < 0)
 			continue;
-		if (c->n == sizeof(c->kv) / sizeof(c->kv[0]))
-			return host->error(err, KILN_E_INVALID, "%s %s: too many fields", flag,
-					   spec);
-		char *eq = strchr(field, '=');
+		if (c->n == sizeof(c->kv) / sizeof(c->kv[0])) {
+			rc = host->error(err, KILN_E_INVALID, "%s %s: too many fields", flag, spec);
+			continue;
+		}
+		char *eq = strchr(f[i], '=');
 		if (eq)
 			*eq = '\0';
-		c->kv[c->n].key = host->arena_strdup(arena, field);
+		c->kv[c->n].key = host->arena_strdup(arena, f[i]);
 		c->kv[c->n].value = eq ? host->arena_strdup(arena, eq + 1) : NULL;
 		c->n++;
 	}
-	return 0;
+	for (long i = 0; i < nf; i++)
+		host->free(f[i]);
+	host->free(f);
+	return rc;
 }
 
 static const char *csv_get(const struct csv *c, const char *key)

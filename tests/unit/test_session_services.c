@@ -1,4 +1,4 @@
-// SOURCES: plugins/backend-buildkit/secrets.c plugins/backend-buildkit/sshfwd.c plugins/backend-buildkit/auth.c plugins/backend-buildkit/rpc.c
+// SOURCES: plugins/backend-buildkit/csv.c plugins/backend-buildkit/secrets.c plugins/backend-buildkit/sshfwd.c plugins/backend-buildkit/auth.c plugins/backend-buildkit/rpc.c
 // PKGS: grpc jansson libcrypto
 /* Unit tests of the session's Secrets, SSH and Auth services
  * (plugins/backend-buildkit/{secrets,sshfwd,auth}.c): --secret and --ssh
