@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kiln/check.h"
 #include "kiln/common.h"
 
 /* Opaque per-job memory arena; see kiln_host.arena_alloc(). Everything
@@ -54,6 +55,15 @@ struct kiln_build_opts {
 	const char *network;              /* --network, or NULL */
 	bool no_cache;                    /* --no-cache */
 	bool pull;                        /* --pull */
+	/* Appended in ABI 1.0 before release; check struct_size. */
+	const char *const *no_cache_filter; /* --no-cache-filter STAGE */
+	size_t n_no_cache_filter;
+	const struct kiln_kv *build_contexts; /* --build-context NAME=PATH|URL */
+	size_t n_build_contexts;
+	int64_t shm_size;                 /* --shm-size, bytes; 0 = engine default */
+	const char *const *ulimits;       /* --ulimit nofile=1024:2048 */
+	size_t n_ulimits;
+	bool check;                       /* --check: lint only, build nothing */
 };
 
 /*
@@ -72,6 +82,11 @@ struct kiln_build_def {
 	const uint8_t *llb;             /* marshalled pb.Definition, or NULL */
 	size_t llb_len;
 	int steps;                      /* steps to run (Step N/M), 0 unknown */
+	/* Appended in ABI 1.0 before release. */
+	const char *syntax;             /* "# syntax=" frontend image, or NULL:
+					 * the engine's built-in frontend */
+	const struct kiln_syntax_need *syntax_needs; /* see kiln/check.h */
+	size_t n_syntax_needs;
 };
 
 /* What a solve produced. Filled by the backend with memory from the job's

@@ -14,6 +14,7 @@
 #include "kiln/common.h"
 #include "kiln/error.h"
 #include "kiln/event.h"
+#include "kiln/check.h"
 #include "kiln/build.h"
 #include "kiln/graph.h"
 #include "kiln/ignore.h"

@@ -95,6 +95,15 @@ struct kiln_frontend {
 	int (*load)(const struct kiln_host *host, struct kiln_arena *arena,
 		    const struct kiln_build_opts *opts, struct kiln_build_def *def,
 		    struct kiln_err *err);
+	/* Appended in ABI 1.0 before release; may be NULL (no checks).
+	 * Statically check the input opts names (`kiln lint`, `kiln build
+	 * --check`): syntax errors become KILN_SEV_ERROR findings, rules
+	 * KILN_SEV_WARNING ones, in res (arena memory). Returns 0 when the
+	 * file could be checked at all (even with findings), or a negative
+	 * code when it could not be read (err says why). */
+	int (*check)(const struct kiln_host *host, struct kiln_arena *arena,
+		     const struct kiln_build_opts *opts,
+		     struct kiln_check_result *res, struct kiln_err *err);
 };
 
 /* ---- backend: runs a build definition on an engine -------------------- */
