@@ -96,7 +96,45 @@ void kiln__tls_cli_release(struct kiln_tls_cli *t);
 int kiln__backend_connect(const struct kiln_backend *be, const struct kiln_connect_opts *opts,
 			  void **conn, struct kiln_err *err);
 
+/* KEY=VALUE flags (--build-arg, --label, --build-context): pairs that own
+ * their strings. */
+struct kiln_kvlist {
+	struct kiln_kv *v;
+	size_t n;
+	struct kiln_strv store; /* owns the strings */
+};
+/* Append arg ("KEY=VALUE"; with from_env, "KEY" takes $KEY and is skipped
+ * when unset, as docker's --build-arg does). A bad arg is a usage error
+ * of cmd naming flag: returns KILN_EXIT_USAGE. */
+int kiln__kv_add(struct kiln_kvlist *l, const char *arg, bool from_env, const char *cmd,
+		 const char *flag);
+void kiln__kv_release(struct kiln_kvlist *l);
+
+/* The frontend whose patterns match file's base name, or NULL. */
+const struct kiln_frontend *kiln__pick_frontend(struct kiln_ctx *ctx, const char *file);
+
+/* Run the frontend's static check for o (kiln lint, kiln build --check) and
+ * print the findings to stdout in format "text" or "json" (docs/cli.md);
+ * returns the exit code: 0 clean, 1 findings that fail, 2 no check. */
+int kiln__check_run(struct kiln_ctx *ctx, const struct kiln_build_opts *o,
+		    const char *format);
+
+/* Build inputs read from stdin (core/stdin.c), as docker build reads them:
+ * `-f -` is the Dockerfile; PATH `-` is a context tarball (tar, optionally
+ * gzip/bzip2/xz/zstd compressed; -f then names a file inside it) or, when
+ * not an archive, a Dockerfile with an empty context. They are written to
+ * a private temp dir whose paths replace o->context / o->dockerfile. */
+struct kiln_stdin_input {
+	char *dir;         /* the temp dir, removed by cleanup; NULL: unused */
+	char *context;     /* owned replacements for o->context/o->dockerfile */
+	char *dockerfile;
+};
+int kiln__stdin_prepare(struct kiln_stdin_input *in, struct kiln_build_opts *o,
+			struct kiln_err *err);
+void kiln__stdin_cleanup(struct kiln_stdin_input *in);
+
 /* Commands (core/cmd_*.c). */
+int kiln__cmd_lint(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_replay(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_plugins(struct kiln_ctx *ctx, int argc, char **argv);

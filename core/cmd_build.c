@@ -15,13 +15,8 @@
 #include "cli.h"
 #include "util.h"
 
-struct kvlist {
-	struct kiln_kv *v;
-	size_t n;
-	struct kiln_strv store; /* owns the strings */
-};
-
-static int kv_add(struct kvlist *l, const char *arg, bool from_env, const char *flag)
+int kiln__kv_add(struct kiln_kvlist *l, const char *arg, bool from_env, const char *cmd,
+		 const char *flag)
 {
 	const char *eq = strchr(arg, '=');
 	char *key, *value;
@@ -37,12 +32,12 @@ static int kv_add(struct kvlist *l, const char *arg, bool from_env, const char *
 		key = kiln__xstrdup(arg);
 		value = kiln__xstrdup(env);
 	} else {
-		return kiln__usage_error("build", "%s expects KEY=VALUE, got '%s'", flag, arg);
+		return kiln__usage_error(cmd, "%s expects KEY=VALUE, got '%s'", flag, arg);
 	}
 	if (!*key) {
 		free(key);
 		free(value);
-		return kiln__usage_error("build", "%s has an empty key in '%s'", flag, arg);
+		return kiln__usage_error(cmd, "%s has an empty key in '%s'", flag, arg);
 	}
 	kiln__strv_push_owned(&l->store, key);
 	kiln__strv_push_owned(&l->store, value);
@@ -51,7 +46,7 @@ static int kv_add(struct kvlist *l, const char *arg, bool from_env, const char *
 	return 0;
 }
 
-static void kv_release(struct kvlist *l)
+void kiln__kv_release(struct kiln_kvlist *l)
 {
 	free(l->v);
 	kiln__strv_release(&l->store);
@@ -59,9 +54,9 @@ static void kv_release(struct kvlist *l)
 
 struct build_cli {
 	struct kiln_build_opts o;
-	struct kvlist args, labels;
+	struct kiln_kvlist args, labels, contexts;
 	struct kiln_strv tags, outputs, cache_from, cache_to, secrets, ssh, hosts,
-		allow, platforms;
+		allow, platforms, no_cache_filter, ulimits;
 	const char *addr;
 	struct kiln_tls_cli tls;
 	struct kiln_progress_opts progress;
@@ -69,10 +64,12 @@ struct build_cli {
 
 static void build_cli_release(struct build_cli *b)
 {
-	kv_release(&b->args);
-	kv_release(&b->labels);
+	kiln__kv_release(&b->args);
+	kiln__kv_release(&b->labels);
+	kiln__kv_release(&b->contexts);
 	struct kiln_strv *lists[] = { &b->tags, &b->outputs, &b->cache_from, &b->cache_to,
-				      &b->secrets, &b->ssh, &b->hosts, &b->allow, &b->platforms };
+				      &b->secrets, &b->ssh, &b->hosts, &b->allow, &b->platforms,
+				      &b->no_cache_filter, &b->ulimits };
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		kiln__strv_release(lists[i]);
 	kiln__tls_cli_release(&b->tls);
@@ -90,7 +87,69 @@ enum {
 	OPT_BUILD_ARG = 256, OPT_LABEL, OPT_TARGET, OPT_PLATFORM, OPT_CACHE_FROM,
 	OPT_CACHE_TO, OPT_SECRET, OPT_SSH, OPT_ADD_HOST, OPT_ALLOW, OPT_NETWORK,
 	OPT_NO_CACHE, OPT_PULL, OPT_ADDR, OPT_PROGRESS, OPT_NO_EMOJI,
+	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
 };
+
+/* Docker's RAMInBytes (go-units): a number, optionally fractional, then an
+ * optional unit k, m, g, t or p (binary multiples), an optional 'i' and an
+ * optional 'b', case-insensitive: "67108864", "64m", "64MiB", "1.5g". */
+static int parse_ram_bytes(const char *s, int64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || v < 0 || *s == '-' || *s == '+' || !(*s >= '0' && *s <= '9'))
+		return -1;
+	if (*end == ' ')
+		end++;
+	double mult = 1;
+	const char *units = "kmgtp";
+	const char *u = *end ? strchr(units, *end | 0x20) : NULL;
+	if (u && *end) {
+		for (const char *q = units; q <= u; q++)
+			mult *= 1024;
+		end++;
+	}
+	if (*end == 'i' || *end == 'I')
+		end++;
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end || v * mult > 9.2e18)
+		return -1;
+	*out = (int64_t)(v * mult);
+	return 0;
+}
+
+/* --ulimit NAME=SOFT[:HARD], as docker checks it (go-units ParseUlimit). */
+static bool ulimit_valid(const char *s)
+{
+	static const char *const names[] = {
+		"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+		"nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", NULL,
+	};
+	const char *eq = strchr(s, '=');
+	if (!eq)
+		return false;
+	bool known = false;
+	for (const char *const *n = names; *n; n++)
+		if (strlen(*n) == (size_t)(eq - s) && strncmp(*n, s, (size_t)(eq - s)) == 0)
+			known = true;
+	if (!known)
+		return false;
+	const char *p = eq + 1;
+	for (int part = 0; part < 2; part++) {
+		if (*p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (*p == ':' && part == 0)
+			p++;
+		else
+			break;
+	}
+	return *p == '\0';
+}
 
 static int parse_args(struct build_cli *b, int argc, char **argv)
 {
@@ -116,6 +175,11 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "progress", required_argument, NULL, OPT_PROGRESS },
 		{ "no-emoji", no_argument, NULL, OPT_NO_EMOJI },
+		{ "no-cache-filter", required_argument, NULL, OPT_NO_CACHE_FILTER },
+		{ "build-context", required_argument, NULL, OPT_BUILD_CONTEXT },
+		{ "shm-size", required_argument, NULL, OPT_SHM_SIZE },
+		{ "ulimit", required_argument, NULL, OPT_ULIMIT },
+		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
 		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
 		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
@@ -135,11 +199,11 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		case 'v': b->progress.verbose = true; break;
 		case 'q': b->progress.mode = "quiet"; break;
 		case OPT_BUILD_ARG:
-			if ((rc = kv_add(&b->args, optarg, true, "--build-arg")))
+			if ((rc = kiln__kv_add(&b->args, optarg, true, "build", "--build-arg")))
 				return rc;
 			break;
 		case OPT_LABEL:
-			if ((rc = kv_add(&b->labels, optarg, false, "--label")))
+			if ((rc = kiln__kv_add(&b->labels, optarg, false, "build", "--label")))
 				return rc;
 			break;
 		case OPT_TARGET: b->o.target = optarg; break;
@@ -156,6 +220,25 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		case OPT_ADDR: b->addr = optarg; break;
 		case OPT_PROGRESS: b->progress.mode = optarg; break;
 		case OPT_NO_EMOJI: b->progress.no_emoji = true; break;
+		case OPT_NO_CACHE_FILTER: split_csv_into(&b->no_cache_filter, optarg); break;
+		case OPT_BUILD_CONTEXT:
+			if ((rc = kiln__kv_add(&b->contexts, optarg, false, "build",
+					       "--build-context")))
+				return rc;
+			break;
+		case OPT_SHM_SIZE:
+			if (parse_ram_bytes(optarg, &b->o.shm_size) < 0)
+				return kiln__usage_error("build", "invalid --shm-size '%s' (bytes, "
+							 "or a number with k, m, g)", optarg);
+			break;
+		case OPT_ULIMIT:
+			if (!ulimit_valid(optarg))
+				return kiln__usage_error("build", "invalid --ulimit '%s' (expected "
+							 "NAME=SOFT[:HARD], e.g. nofile=1024:2048)",
+							 optarg);
+			kiln__strv_push(&b->ulimits, optarg);
+			break;
+		case OPT_CHECK: b->o.check = true; break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -170,7 +253,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 	return 0;
 }
 
-static const struct kiln_frontend *pick_frontend(struct kiln_ctx *ctx, const char *file)
+const struct kiln_frontend *kiln__pick_frontend(struct kiln_ctx *ctx, const char *file)
 {
 	const char *base = strrchr(file, '/');
 	base = base ? base + 1 : file;
@@ -267,7 +350,7 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 		   bool *reported)
 {
 	const char *file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
-	const struct kiln_frontend *fe = pick_frontend(ctx, file);
+	const struct kiln_frontend *fe = kiln__pick_frontend(ctx, file);
 	*reported = false;
 	if (!fe)
 		return kiln__err(err, KILN_E_NOTFOUND,
@@ -324,6 +407,8 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	return rc;
 }
 
+static int build_run(struct kiln_ctx *ctx, struct build_cli *b);
+
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 {
 	struct build_cli b = { .o = { .struct_size = sizeof(b.o) } };
@@ -347,40 +432,67 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 	SET_LIST(ssh, b.ssh);
 	SET_LIST(add_hosts, b.hosts);
 	SET_LIST(allow, b.allow);
+	SET_LIST(no_cache_filter, b.no_cache_filter);
+	SET_LIST(ulimits, b.ulimits);
 #undef SET_LIST
+	b.o.build_contexts = b.contexts.v;
+	b.o.n_build_contexts = b.contexts.n;
 
+	/* Inputs on stdin ("-f -", PATH "-") become files in a temp dir. */
+	struct kiln_stdin_input in = { 0 };
 	struct kiln_err err = { 0 };
-	const char *addr = kiln__engine_addr(b.addr);
-	struct kiln_connect_opts copts;
-	if (kiln__tls_cli_resolve(&b.tls, addr, &copts, &err) < 0) {
+	if (kiln__stdin_prepare(&in, &b.o, &err) < 0) {
+		kiln__err_print(&err);
+		kiln__stdin_cleanup(&in);
 		build_cli_release(&b);
-		return kiln__usage_error("build", "%s", err.msg);
+		return kiln__exit_code(err.code);
 	}
+	if (b.o.check) {
+		/* --check: the static check only; no engine is contacted. */
+		rc = kiln__check_run(ctx, &b.o, "text");
+		kiln__stdin_cleanup(&in);
+		build_cli_release(&b);
+		return rc;
+	}
+	rc = build_run(ctx, &b);
+	kiln__stdin_cleanup(&in);
+	build_cli_release(&b);
+	return rc;
+}
+
+/* kiln build after the options are checked: pick the backend, open the
+ * renderers, run the jobs. Returns the exit code. */
+static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
+{
+	struct kiln_err err = { 0 };
+	int rc;
+	const char *addr = kiln__engine_addr(b->addr);
+	struct kiln_connect_opts copts;
+	if (kiln__tls_cli_resolve(&b->tls, addr, &copts, &err) < 0)
+		return kiln__usage_error("build", "%s", err.msg);
 	const struct kiln_backend *be = kiln__pick_backend(ctx, addr, KILN_NEED_SOLVE);
 	if (!be) {
 		fprintf(stderr, "kiln: no backend plugin can reach '%s' (see 'kiln plugins')\n",
 			addr);
-		build_cli_release(&b);
 		return KILN_EXIT_USAGE;
 	}
 	struct kiln_bus *bus = NULL;
-	rc = kiln__progress_open(ctx, &b.progress, &bus, &err);
+	rc = kiln__progress_open(ctx, &b->progress, &bus, &err);
 	if (rc < 0) {
 		kiln__err_print(&err);
-		build_cli_release(&b);
 		return kiln__exit_code(rc);
 	}
 
 	struct sigwatch sw = { 0 };
 	sigwatch_start(&sw);
-	size_t n_jobs = b.platforms.n ? b.platforms.n : 1;
+	size_t n_jobs = b->platforms.n ? b->platforms.n : 1;
 	int first_rc = 0;
 	bool first_reported = false;
 	struct kiln_err first_err = { 0 };
 	for (size_t i = 0; i < n_jobs; i++) {
 		bool reported = false;
 		memset(&err, 0, sizeof(err));
-		rc = run_job(ctx, &b, bus, be, &copts, b.platforms.n ? b.platforms.v[i] : NULL,
+		rc = run_job(ctx, b, bus, be, &copts, b->platforms.n ? b->platforms.v[i] : NULL,
 			     (int)i + 1, &sw, &err, &reported);
 		if (rc < 0 && !first_rc) {
 			first_rc = rc;
@@ -393,7 +505,6 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 	int sig = sigwatch_stop(&sw);
 	kiln__bus_close(bus, NULL);
 	kiln__bus_free(bus);
-	build_cli_release(&b);
 	if (sig == SIGINT)
 		return KILN_EXIT_SIGINT;
 	if (sig == SIGTERM)
@@ -401,7 +512,7 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 	if (first_rc) {
 		/* A failed solve was already shown by the renderer (ERROR: …);
 		 * say it here only when nothing rendered it. */
-		bool quiet = b.progress.mode && strcmp(b.progress.mode, "quiet") == 0;
+		bool quiet = b->progress.mode && strcmp(b->progress.mode, "quiet") == 0;
 		if (!first_reported || quiet)
 			kiln__err_print(&first_err);
 		return kiln__exit_code(first_rc);

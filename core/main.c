@@ -23,10 +23,10 @@ static int cmd_version(struct kiln_ctx *ctx, int argc, char **argv);
 
 const struct kiln_cmd kiln__commands[] = {
 	{ "build", kiln__cmd_build, KILN_CMD_PLUGINS,
-	  "kiln build [OPTIONS] PATH",
+	  "kiln build [OPTIONS] PATH | -",
 	  "Build an image from a Dockerfile and a build context",
 	  "Options:\n"
-	  "  -f, --file NAME            Dockerfile name (default: PATH/Dockerfile)\n"
+	  "  -f, --file NAME            Dockerfile name (default: PATH/Dockerfile); '-' reads stdin\n"
 	  "  -t, --tag NAME[:TAG]       Name and tag the image (repeatable)\n"
 	  "      --build-arg KEY=VALUE  Set a build-time variable (repeatable)\n"
 	  "      --label KEY=VALUE      Set image metadata (repeatable)\n"
@@ -41,13 +41,31 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --allow ENTITLEMENT    network.host, security.insecure (repeatable)\n"
 	  "      --network MODE         Networking mode for RUN instructions\n"
 	  "      --no-cache             Do not use the cache\n"
+	  "      --no-cache-filter STAGE  Do not use the cache for STAGE (repeatable)\n"
 	  "      --pull                 Always attempt to pull referenced images\n"
+	  "      --build-context NAME=PATH|docker-image://REF|target:NAME|URL\n"
+	  "                             An additional named build context (repeatable)\n"
+	  "      --shm-size SIZE        Size of /dev/shm for RUN (bytes, or 64m, 1g)\n"
+	  "      --ulimit NAME=SOFT[:HARD]  Resource limit for RUN (repeatable)\n"
+	  "      --check                Check the Dockerfile (kiln lint); build nothing\n"
 	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
 	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
 	  "  -q, --quiet                No progress; print the image ID on success\n"
 	  "  -v, --verbose              Show every log line and raw event\n" },
+	{ "lint", kiln__cmd_lint, KILN_CMD_PLUGINS,
+	  "kiln lint [OPTIONS] [PATH]",
+	  "Check a Dockerfile: syntax errors and build-check rules",
+	  "Parses PATH/Dockerfile (or -f FILE) as BuildKit does and reports\n"
+	  "syntax errors and the rules of Docker's build checks, one finding per\n"
+	  "line: FILE:LINE:COL: warning: RULE: MESSAGE (URL). Honours\n"
+	  "'# check=skip=RULE,...;error=true'. Contacts no engine. Exit 1 when\n"
+	  "there are errors, or warnings under error=true.\n\n"
+	  "Options:\n"
+	  "  -f, --file NAME            Dockerfile (default: PATH/Dockerfile)\n"
+	  "      --build-arg KEY=VALUE  Build argument, as for build (repeatable)\n"
+	  "      --format text|json     Output format (default: text)\n" },
 	{ "plugins", kiln__cmd_plugins, KILN_CMD_PLUGINS,
 	  "kiln plugins [--format table|json]",
 	  "List loaded plugins and where kiln looked for them",
