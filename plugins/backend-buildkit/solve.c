@@ -318,6 +318,59 @@ static int plan_cache(struct plan *pl, const struct kiln_build_opts *o, struct k
 	return 0;
 }
 
+/* "v0.12.5" -> 12 (BuildKit's minor; its major is 0); -1 if unparsable. */
+static int buildkit_minor(const char *v)
+{
+	if (*v == 'v')
+		v++;
+	if (strncmp(v, "0.", 2) != 0)
+		return strncmp(v, "1.", 2) == 0 ? 1000 : -1; /* a future 1.x has it all */
+	char *end;
+	long m = strtol(v + 2, &end, 10);
+	return end == v + 2 ? -1 : (int)m;
+}
+
+/*
+ * Refuse, before anything is sent, a Dockerfile construct that the engine's
+ * built-in Dockerfile frontend cannot build (kiln/check.h), naming it, its
+ * line and the engine. Only for the built-in frontend: a "# syntax=" image
+ * brings its own parser. Engines before v0.11 have no Info call: kiln
+ * assumes v0.8's frontend (dockerd 20.10), the oldest it drives. A
+ * "# check=" directive is not refused: older frontends ignore it, so kiln
+ * says that instead.
+ */
+static int check_syntax_needs(struct plan *pl, const struct kiln_build_def *def,
+			      struct kiln_err *err)
+{
+	const struct kiln_host *host = pl->host;
+	if (!KILN_HAS_FIELD(def, struct kiln_build_def, n_syntax_needs) || def->syntax ||
+	    !def->frontend || strcmp(def->frontend, "dockerfile.v0") != 0)
+		return 0;
+	int have = pl->conn->v011 ? buildkit_minor(pl->conn->version) : 8;
+	if (have < 0)
+		return 0; /* a version string kiln cannot read: let the engine judge */
+	for (size_t i = 0; i < def->n_syntax_needs; i++) {
+		const struct kiln_syntax_need *n = &def->syntax_needs[i];
+		if (buildkit_minor(n->buildkit) <= have)
+			continue;
+		if (strncmp(n->construct, "# check=", 8) == 0) {
+			host->log(KILN_LOG_WARN, "%s:%d: the '# check=' directive needs "
+				  "Dockerfile syntax %s (BuildKit %s); %s ignores it (kiln lint "
+				  "applies it)", n->file, n->line, n->syntax, n->buildkit, pl->engine);
+			continue;
+		}
+		if (n->line > 0)
+			return host->error_at(err, KILN_E_UNSUPPORTED, n->file, n->line, n->column,
+					      "%s needs Dockerfile syntax %s (the built-in frontend "
+					      "of BuildKit %s or later); the engine runs %s",
+					      n->construct, n->syntax, n->buildkit, pl->engine);
+		return host->error(err, KILN_E_UNSUPPORTED, "%s needs Dockerfile syntax %s (the "
+				   "built-in frontend of BuildKit %s or later); the engine runs %s",
+				   n->construct, n->syntax, n->buildkit, pl->engine);
+	}
+	return 0;
+}
+
 static int plan_entitlements(struct plan *pl, const struct kiln_build_opts *o,
 			     struct kiln_err *err)
 {
@@ -606,7 +659,9 @@ int buildkit_solve(void *connp, const struct kiln_solve *req, struct kiln_solve_
 	if (!def->frontend && !def->llb)
 		return host->error(err, KILN_E_INVALID, "the frontend gave neither a frontend "
 				   "request nor an LLB definition");
-	int rc = plan_exporter(&pl, o, err);
+	int rc = check_syntax_needs(&pl, def, err);
+	if (rc == 0)
+		rc = plan_exporter(&pl, o, err);
 	if (rc == 0)
 		rc = plan_cache(&pl, o, err);
 	if (rc == 0)

@@ -213,6 +213,19 @@ int docker_request_make(const struct kiln_host *host, const struct kiln_solve *r
 				   d->frontend ? "frontend " : "an LLB definition",
 				   d->frontend ? d->frontend : "");
 
+	/* Dockerfile syntax newer than the classic builder's: say which line
+	 * before sending (Podman's Buildah reads these itself). */
+	if (!podman && KILN_HAS_FIELD(d, struct kiln_build_def, n_syntax_needs))
+		for (size_t i = 0; i < d->n_syntax_needs; i++) {
+			const struct kiln_syntax_need *n = &d->syntax_needs[i];
+			if (n->line <= 0 || strncmp(n->construct, "# check=", 8) == 0)
+				continue;
+			return host->error_at(err, KILN_E_UNSUPPORTED, n->file, n->line, n->column,
+					      "%s (Dockerfile syntax %s) is not supported by the "
+					      "docker backend (Docker's classic builder); " HINT,
+					      n->construct, n->syntax);
+		}
+
 	const char *ctx_dir = local_dir(d, "context");
 	const char *df_dir = local_dir(d, "dockerfile");
 	if (!ctx_dir)
@@ -257,7 +270,42 @@ int docker_request_make(const struct kiln_host *host, const struct kiln_solve *r
 			query_add(host, &q, "platform", val);
 		} else if (strcmp(key, "no-cache") == 0) {
 			/* "" = every stage; the classic builder knows no other */
+			if (*val) {
+				rc = unsupported(host, err, "--no-cache-filter", val);
+				goto out;
+			}
 			query_add(host, &q, "nocache", "1");
+		} else if (strncmp(key, "context:", 8) == 0) {
+			rc = unsupported(host, err, "--build-context", key + 8);
+			goto out;
+		} else if (strcmp(key, "shm-size") == 0) {
+			query_add(host, &q, "shmsize", val);
+		} else if (strcmp(key, "ulimit") == 0) {
+			/* "nofile=1024:2048,nproc=10" -> [{"Name","Soft","Hard"}] */
+			json_t *ul = json_array();
+			for (const char *p = val; *p;) {
+				char name[32];
+				long long soft = 0, hard = 0;
+				int used = 0;
+				if (sscanf(p, "%31[a-z]=%lld%n", name, &soft, &used) < 2) {
+					json_decref(ul);
+					rc = unsupported(host, err, "--ulimit", val);
+					goto out;
+				}
+				p += used;
+				hard = soft;
+				if (*p == ':' && sscanf(p + 1, "%lld%n", &hard, &used) == 1)
+					p += 1 + used;
+				json_array_append_new(ul, json_pack("{s:s,s:I,s:I}", "Name", name,
+								    "Soft", (json_int_t)soft,
+								    "Hard", (json_int_t)hard));
+				if (*p == ',')
+					p++;
+				else if (*p)
+					break;
+			}
+			query_add_json(host, &q, "ulimits", ul);
+			json_decref(ul);
 		} else if (strcmp(key, "image-resolve-mode") == 0) {
 			if (strcmp(val, "pull") == 0)
 				query_add(host, &q, "pull", "1");
