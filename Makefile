@@ -63,6 +63,12 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 ABI_SRC := $(wildcard tests/abi/plugins/*.c)
 ABI_SO := $(patsubst tests/abi/plugins/%.c,$(BUILD)/tests/abi/%.so,$(ABI_SRC))
 TEST_PKGS := cmocka
+# The Dockerfile parser (plugins/frontend-dockerfile) is linked on its own
+# into tests/dfparse, the golden-file dumper of tests/dockerfile/run.sh,
+# and into the libFuzzer target of `make fuzz`.
+DF_PARSER_SRC := $(addprefix plugins/frontend-dockerfile/,parser.c shell.c parser_json.c)
+DF_PARSER_DEP := $(DF_PARSER_SRC) $(wildcard plugins/frontend-dockerfile/*.h)
+DFPARSE := $(BUILD)/tests/dfparse
 
 .PHONY: all plugins tests check check-unit install uninstall clean fuzz
 .SUFFIXES:
@@ -71,7 +77,7 @@ TEST_PKGS := cmocka
 
 all: $(KILN) $(PLUGINS) $(PROTO_LIB)
 plugins: $(PLUGINS)
-tests: all $(UNIT_BIN) $(ABI_SO)
+tests: all $(UNIT_BIN) $(ABI_SO) $(DFPARSE)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
@@ -128,6 +134,40 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$(call unit_line,SOURCES,tests/unit/$$*.c
 $(BUILD)/tests/abi/%.so: tests/abi/plugins/%.c $(wildcard include/kiln/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(shell sed -n '1s|^// CFLAGS: ||p' $<) -shared -o $@ $< $(ALL_LDFLAGS)
+
+$(DFPARSE): tests/tools/dfparse.c $(DF_PARSER_DEP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(shell $(PKG) --cflags jansson) -o $@ tests/tools/dfparse.c \
+		$(DF_PARSER_SRC) $(ALL_LDFLAGS) $(shell $(PKG) --libs jansson)
+
+# `make fuzz`: the parser's libFuzzer target (clang; ASan + UBSan), run for
+# FUZZ_TIME seconds on one core. The seeds are the golden cases, copied to
+# tests/fuzz/corpus/dockerfile/ (not committed); what the fuzzer finds goes
+# to $(BUILD)/fuzz/corpus, crashes to $(BUILD)/fuzz/crash-*.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_BIN := $(BUILD)/fuzz/fuzz_dockerfile
+FUZZ_FLAGS ?= -max_len=8192 -timeout=10 -rss_limit_mb=2048
+$(FUZZ_BIN): tests/fuzz/fuzz_dockerfile.c $(DF_PARSER_DEP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(WARN) -Wno-unknown-warning-option -include core/banned.h \
+		$(shell $(PKG) --cflags jansson) -o $@ tests/fuzz/fuzz_dockerfile.c \
+		$(DF_PARSER_SRC) $(shell $(PKG) --libs jansson)
+
+fuzz: $(FUZZ_BIN)
+	@mkdir -p tests/fuzz/corpus/dockerfile $(BUILD)/fuzz/corpus
+	cp tests/dockerfile/cases/*.Dockerfile tests/dockerfile/errors/*.Dockerfile \
+		tests/fuzz/corpus/dockerfile/
+	cd $(BUILD)/fuzz && rm -f fuzz-0.log && \
+	ASAN_OPTIONS=detect_leaks=1 ./fuzz_dockerfile $(FUZZ_FLAGS) -jobs=1 -workers=1 \
+		-max_total_time=$(FUZZ_TIME) -artifact_prefix=$(abspath $(BUILD))/fuzz/ \
+		-dict=$(CURDIR)/tests/fuzz/dockerfile.dict \
+		corpus $(CURDIR)/tests/fuzz/corpus/dockerfile; \
+	rc=$$?; grep -E '^#[0-9]+|ERROR|SUMMARY' fuzz-0.log | tail -n 6; \
+	if ls crash-* leak-* timeout-* oom-* >/dev/null 2>&1; then \
+		echo "fuzz: findings in $(BUILD)/fuzz/" >&2; exit 1; fi; exit $$rc
 
 check:
 	SANITIZE=$(SANITIZE) scripts/check.sh

@@ -77,8 +77,9 @@ for spec in $builds; do
 	for t in tests/*/run.sh; do
 		[ -x "$t" ] || continue
 		[ "$spec" != "$b" ] && [ "$t" = tests/install/run.sh ] && continue
+		# WRAP: the memcheck wrapper, for suites that run their own tools
 		run_suite "$spec: $(basename "$(dirname "$t")")" \
-			env BUILD="$b" KILN="$kiln" "$t"
+			env BUILD="$b" KILN="$kiln" WRAP="${wrap[*]}" "$t"
 	done
 	[ "$spec" != "$b" ] && rm -f "$kiln"
 	if [ $first = 1 ] && [ $unit_only = 0 ]; then

@@ -1,0 +1,3 @@
+# foo=bar
+# syntax=docker/dockerfile:1
+FROM alpine:3.20

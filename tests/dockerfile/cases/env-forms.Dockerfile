@@ -1,0 +1,6 @@
+FROM alpine:3.20
+ENV APP_HOME=/opt/app APP_USER=app
+ENV LEGACY value with   spaces
+ENV QUOTED="a \"b\" c" SINGLE='$APP_HOME' ESCAPED=one\ two
+ENV DERIVED=$APP_HOME/bin REF=${APP_USER}-x SAME_LINE=$DERIVED
+ENV EMPTY=""

@@ -1,0 +1,4 @@
+FROM nginx:1.27-alpine
+ENV PORTS="8080 8443/tcp"
+EXPOSE 80 443/tcp 53/udp
+EXPOSE $PORTS 9000-9010

@@ -1,0 +1,6 @@
+ARG TAG=bookworm
+ARG VARIANT
+FROM debian:${TAG}${VARIANT:+-$VARIANT}
+ARG TAG
+ARG EXTRA=default
+ENV T=$TAG E=$EXTRA

@@ -1,0 +1,8 @@
+ARG REGISTRY=docker.io
+ARG NODE_VERSION=20
+ARG IMAGE=${REGISTRY}/library/node:${NODE_VERSION}-alpine
+FROM $IMAGE AS build
+RUN echo "NODE_VERSION is ${NODE_VERSION:-unset in the stage}"
+FROM ${REGISTRY}/library/nginx:1.27
+ARG NODE_VERSION
+ENV SEEN=$NODE_VERSION

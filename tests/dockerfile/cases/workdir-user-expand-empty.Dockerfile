@@ -1,0 +1,3 @@
+FROM alpine:3.20
+WORKDIR ${UNSET_DIR}/srv
+USER ${UNSET_USER:-nobody}

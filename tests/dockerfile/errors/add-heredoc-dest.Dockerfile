@@ -1,0 +1,6 @@
+FROM alpine:3.20
+ADD <<EOF <<DEST
+x
+EOF
+y
+DEST

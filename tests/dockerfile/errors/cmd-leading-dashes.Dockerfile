@@ -1,0 +1,3 @@
+FROM alpine:3.20
+ENTRYPOINT exec /usr/bin/app --config "/etc/app/config.yml"
+CMD --verbose  --log-level=debug

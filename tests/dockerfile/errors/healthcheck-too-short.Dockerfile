@@ -1,0 +1,2 @@
+FROM nginx:1.27
+HEALTHCHECK --start-interval=500us CMD true

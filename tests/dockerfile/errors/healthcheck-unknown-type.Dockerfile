@@ -1,0 +1,2 @@
+FROM nginx:1.27
+HEALTHCHECK SHELL curl -f http://localhost/

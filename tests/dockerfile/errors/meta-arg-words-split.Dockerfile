@@ -1,0 +1,2 @@
+ARG TAG=${VERSION:?VERSION must be set}
+FROM alpine:${TAG}

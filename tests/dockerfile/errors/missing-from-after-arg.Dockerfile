@@ -1,0 +1,3 @@
+ARG VERSION=1
+LABEL version=$VERSION
+FROM alpine:3.20

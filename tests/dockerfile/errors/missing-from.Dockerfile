@@ -1,0 +1,3 @@
+# no base image
+RUN echo hello
+FROM alpine:3.20

@@ -1,0 +1,1 @@
+FROM --platform=${}  alpine:3.20

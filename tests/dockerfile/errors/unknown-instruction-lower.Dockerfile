@@ -1,0 +1,2 @@
+from alpine:3.20
+copyy . /src

@@ -1,0 +1,5 @@
+FROM alpine:3.20
+COPY <<one <<two /dst/
+first
+one
+second
