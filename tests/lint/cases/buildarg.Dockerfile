@@ -1,0 +1,3 @@
+# check=error=true
+FROM alpine
+CMD echo hello
