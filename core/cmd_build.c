@@ -393,10 +393,19 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 
 	memset(&ev, 0, sizeof(ev));
 	ev.u.job_finished.status = rc;
-	ev.u.job_finished.error = rc ? err->msg : NULL;
+	/* The message as kiln__err_print words it: with FILE:LINE:COL when
+	 * the problem has a source position (a construct the engine lacks). */
+	char *where = NULL;
+	if (rc && err->file[0] && err->line > 0)
+		where = err->column > 0
+				? kiln__xasprintf("%s:%d:%d: %s", err->file, err->line, err->column,
+						  err->msg)
+				: kiln__xasprintf("%s:%d: %s", err->file, err->line, err->msg);
+	ev.u.job_finished.error = rc ? (where ? where : err->msg) : NULL;
 	ev.u.job_finished.image_digest = res.image_digest;
 	ev.u.job_finished.config_digest = res.config_digest;
 	emit_job(bus, &job, KILN_EVENT_JOB_FINISHED, &ev);
+	free(where);
 	/* `docker build -q` prints the image ID on stdout */
 	if (rc == 0 && res.image_digest && b->progress.mode &&
 	    strcmp(b->progress.mode, "quiet") == 0)
