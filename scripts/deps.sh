@@ -15,7 +15,9 @@ PKGS=(
 	libssl-dev       # SHA-256 (libcrypto) for digests
 	# the local engine (scripts/engine.sh) and integration tests
 	docker.io docker-registry qemu-user-static busybox-static
+	debootstrap debian-archive-keyring  # the engine's debian:bookworm[-slim] images
 	curl jq bc tmux valgrind
+	clang libclang-rt-14-dev  # make fuzz: the parser's libFuzzer target
 	openssh-client   # ssh-agent/ssh-keygen for the --ssh forwarding test
 	time             # GNU time: peak RSS in bench/
 )

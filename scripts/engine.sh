@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/engine.sh - start and stop the local engine kiln's integration
 # tests run against: a private dockerd (BuildKit inside), a loopback
-# docker-registry holding a locally made multi-platform busybox image, and
-# qemu-aarch64 in binfmt_misc for linux/arm64 RUN steps.  See docs/engine.md.
+# docker-registry holding a locally made multi-platform busybox image and
+# debootstrapped debian:bookworm and bookworm-slim images, and qemu-aarch64
+# in binfmt_misc for linux/arm64 RUN steps.  See docs/engine.md.
 #
 #   scripts/engine.sh up        start (or reuse) everything; prints env lines
 #   scripts/engine.sh down      stop what `up` started and remove the state dir
@@ -19,14 +20,20 @@ SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$SELF_DIR/lib/registry.sh"
 # shellcheck source=SCRIPTDIR/lib/image.sh
 . "$SELF_DIR/lib/image.sh"
+# shellcheck source=SCRIPTDIR/lib/debian.sh
+. "$SELF_DIR/lib/debian.sh"
 
 DIR=${KILN_ENGINE_DIR:-/var/tmp/kiln-engine}
 PORT=${KILN_REGISTRY_PORT:-5000}
 BRIDGE=${KILN_ENGINE_BRIDGE:-}
 BIP=${KILN_ENGINE_BIP:-172.30.213.1/24}
 CACHE=${KILN_ENGINE_CACHE:-/var/cache/kiln-engine}
-DEBIAN_MIRROR=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Empty: the machine's apt sources' mirror for the suite (resolve_mirrors).
+DEBIAN_MIRROR=${KILN_DEBIAN_MIRROR:-}
+DEBIAN_SECURITY_MIRROR=${KILN_DEBIAN_SECURITY_MIRROR:-}
 DEBIAN_SUITE=${KILN_DEBIAN_SUITE:-bookworm}
+# 1: also make and push the debootstrapped debian:<suite>[-slim] images
+DEBIAN_IMAGES=${KILN_ENGINE_DEBIAN:-1}
 TIMEOUT=${KILN_ENGINE_TIMEOUT:-60}
 
 # Fixed binaries: /usr/local/bin/docker may be an unrelated (newer) client.
@@ -56,7 +63,8 @@ die() {
 
 TMP=
 cleanup() {
-	if [ -n "$TMP" ]; then rm -rf -- "$TMP"; fi
+	# --one-file-system: never into something still mounted in a rootfs
+	if [ -n "$TMP" ]; then rm -rf --one-file-system -- "$TMP"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -83,6 +91,17 @@ check_config() {
 	esac
 	case $TIMEOUT in
 	'' | *[!0-9]*) die "KILN_ENGINE_TIMEOUT is not a number of seconds: $TIMEOUT" ;;
+	esac
+	case $CACHE in
+	/*) ;;
+	*) die "KILN_ENGINE_CACHE must be an absolute path: $CACHE" ;;
+	esac
+	case $DEBIAN_IMAGES in
+	0 | 1) ;;
+	*) die "KILN_ENGINE_DEBIAN must be 0 or 1: $DEBIAN_IMAGES" ;;
+	esac
+	case $DEBIAN_SUITE in
+	'' | *[!a-z0-9-]*) die "KILN_DEBIAN_SUITE is not a Debian suite name: $DEBIAN_SUITE" ;;
 	esac
 	if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then
 		die "KILN_REGISTRY_PORT out of range: $PORT"
@@ -697,6 +716,186 @@ load_images() {
 	log "dockerd: images busybox:latest ($native), $(printf 'busybox:%s ' "${ARCHES[@]}")"
 }
 
+# --- the debian images -----------------------------------------------------------
+
+# resolve_mirrors -> DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR: the KILN_
+# variables if set, else what the machine's apt uses for the suite (and
+# <suite>-security), else deb.debian.org.
+resolve_mirrors() {
+	[ -n "$DEBIAN_MIRROR" ] || DEBIAN_MIRROR=$(deb_apt_mirror "$DEBIAN_SUITE")
+	[ -n "$DEBIAN_MIRROR" ] || DEBIAN_MIRROR=http://deb.debian.org/debian
+	[ -n "$DEBIAN_SECURITY_MIRROR" ] ||
+		DEBIAN_SECURITY_MIRROR=$(deb_apt_mirror "$DEBIAN_SUITE-security")
+	[ -n "$DEBIAN_SECURITY_MIRROR" ] ||
+		DEBIAN_SECURITY_MIRROR=http://deb.debian.org/debian-security
+}
+
+DEBIAN_REPO=library/debian
+DEBIAN_VARIANTS=(full slim)
+DEBIAN_ARCH=
+DEBIAN_CACHE=
+DEBIAN_STAMP=
+
+# debian_setup -> DEBIAN_ARCH (the native one), DEBIAN_CACHE (where the made
+# layers live) and DEBIAN_STAMP (what they were made by: the recipe in
+# lib/debian.sh, the layer writer, suite, architecture, gzip level).
+debian_setup() {
+	DEBIAN_ARCH=$(dpkg --print-architecture)
+	DEBIAN_CACHE="$CACHE/debian/$DEBIAN_SUITE-$DEBIAN_ARCH"
+	DEBIAN_STAMP=$({
+		cat "$SELF_DIR/lib/debian.sh"
+		declare -f img_layer
+		printf '%s %s gzip-6\n' "$DEBIAN_SUITE" "$DEBIAN_ARCH"
+	} | sha256sum | cut -c1-64)
+}
+
+# debian_cached -> 0 if DEBIAN_CACHE holds layers made by this recipe
+debian_cached() {
+	local info="$DEBIAN_CACHE/info.json" v size
+	[ -s "$info" ] || return 1
+	[ "$(jq -r .stamp "$info" 2>/dev/null)" = "$DEBIAN_STAMP" ] || return 1
+	for v in "${DEBIAN_VARIANTS[@]}"; do
+		size=$(jq -r --arg v "$v" '.layers[$v].size' "$info") || return 1
+		[ "$(stat -c %s -- "$DEBIAN_CACHE/$v.layer.tar.gz" 2>/dev/null)" = "$size" ] ||
+			return 1
+	done
+}
+
+# make_debian -> debootstraps the rootfs, makes its slim copy and writes
+# both layers and info.json to DEBIAN_CACHE (replaced as a whole, by rename).
+make_debian() {
+	local work root out epoch version v x diff digest size layers='{}' t0=$SECONDS
+	local dlog="$DIR/debian.log"
+	mktmp
+	work="$TMP/debian"
+	root="$work/rootfs"
+	out="$work/out"
+	mkdir -p "$work" "$out"
+	: >"$dlog"
+	log "debian: making $DEBIAN_SUITE ($DEBIAN_ARCH): debootstrap --variant=minbase from $DEBIAN_MIRROR, updates from $DEBIAN_SECURITY_MIRROR (log $dlog)"
+	deb_rootfs "$root" "$DEBIAN_SUITE" "$DEBIAN_ARCH" "$DEBIAN_MIRROR" \
+		"$DEBIAN_SECURITY_MIRROR" "$CACHE/debian/debs" "$work/epoch" "$dlog" ||
+		die "cannot make the $DEBIAN_SUITE root filesystem (log $dlog)"
+	epoch=$(cat "$work/epoch")
+	version=$(cat "$root/etc/debian_version")
+	log "debian: rootfs made in $((SECONDS - t0))s (Debian $version, archive date $(date -u -d "@$epoch" +%F))"
+	cp -a "$root" "$root-slim" || die "cannot copy the rootfs for the slim variant"
+	deb_slimify "$root-slim" || die "cannot make the slim variant"
+	for v in "${DEBIAN_VARIANTS[@]}"; do
+		if [ "$v" = full ]; then x=$root; else x="$root-$v"; fi
+		read -r diff digest size < <(IMG_EPOCH=$epoch IMG_GZIP_LEVEL=6 \
+			img_layer "$x" "$out/$v.layer.tar.gz") || die "cannot make the $v layer"
+		[ -n "$size" ] || die "cannot make the $v layer"
+		layers=$(jq -cn --argjson l "$layers" --arg v "$v" --arg d "$diff" \
+			--arg g "$digest" --argjson s "$size" '$l + {($v): {diff_id: $d, digest: $g, size: $s}}')
+	done
+	jq -n --arg stamp "$DEBIAN_STAMP" --arg suite "$DEBIAN_SUITE" \
+		--arg arch "$DEBIAN_ARCH" --argjson epoch "$epoch" --arg version "$version" \
+		--arg mirror "$DEBIAN_MIRROR" --argjson layers "$layers" \
+		'{stamp: $stamp, suite: $suite, arch: $arch, epoch: $epoch,
+		  version: $version, mirror: $mirror, layers: $layers}' >"$out/info.json" ||
+		die "cannot write info.json"
+	rm -rf "$DEBIAN_CACHE.new"
+	mkdir -p "$CACHE/debian"
+	mv -T "$out" "$DEBIAN_CACHE.new" || die "cannot move the layers to $DEBIAN_CACHE.new"
+	rm -rf "$DEBIAN_CACHE"
+	mv -T "$DEBIAN_CACHE.new" "$DEBIAN_CACHE" || die "cannot rename $DEBIAN_CACHE.new"
+	rm -rf --one-file-system -- "$work"
+	log "debian: layers in $DEBIAN_CACHE ($((SECONDS - t0))s): full $(jq -r .layers.full.size "$DEBIAN_CACHE/info.json") B, slim $(jq -r .layers.slim.size "$DEBIAN_CACHE/info.json") B"
+}
+
+# debian_tags VARIANT -> the tags of that variant, one per line: the suite,
+# the major and full version (when numeric), and latest for the full one
+debian_tags() {
+	local version sfx=
+	version=$(jq -r .version "$DEBIAN_CACHE/info.json")
+	[ "$1" = full ] || sfx="-$1"
+	printf '%s\n' "$DEBIAN_SUITE$sfx"
+	if [[ $version =~ ^[0-9]+(\.[0-9]+)*$ ]]; then
+		printf '%s\n' "${version%%.*}$sfx"
+		[ "$version" = "${version%%.*}" ] || printf '%s\n' "$version$sfx"
+	fi
+	[ "$1" != full ] || printf 'latest\n'
+}
+
+# debian_manifests -> configs, manifests and manifest lists of both variants
+# under $DIR/debian, from the layers' info.json (deterministic; kept while
+# info.json is unchanged)
+debian_manifests() {
+	local info="$DEBIAN_CACHE/info.json" out="$DIR/debian" v epoch version variant=
+	local created comment stamp
+	stamp=$(cat "$info" "$SELF_DIR/lib/image.sh" | sha256sum)
+	if [ "$(cat "$out/inputs.sha256" 2>/dev/null)" = "$stamp" ]; then return 0; fi
+	epoch=$(jq -r .epoch "$info")
+	version=$(jq -r .version "$info")
+	created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
+	[ "$DEBIAN_ARCH" != arm64 ] || variant=v8
+	rm -rf "$out"
+	mkdir -p "$out"
+	for v in "${DEBIAN_VARIANTS[@]}"; do
+		comment="kiln scripts/engine.sh: debootstrap --variant=minbase $DEBIAN_SUITE, Debian $version ($DEBIAN_ARCH)"
+		[ "$v" = full ] || comment="$comment, $v"
+		IMG_CREATED=$created img_config "$out/$v.config.json" "$DEBIAN_ARCH" "$variant" \
+			"$(jq -r --arg v "$v" '.layers[$v].diff_id' "$info")" "$comment" '["bash"]' ||
+			die "cannot write the debian $v config"
+		img_manifest "$out/$v.manifest.json" "$out/$v.config.json" \
+			"$(jq -r --arg v "$v" '.layers[$v].digest' "$info")" \
+			"$(jq -r --arg v "$v" '.layers[$v].size' "$info")" ||
+			die "cannot write the debian $v manifest"
+		img_index "$out/$v.index.json" "$out/$v.manifest.json:$DEBIAN_ARCH:$variant" ||
+			die "cannot write the debian $v manifest list"
+	done
+	printf '%s\n' "$stamp" >"$out/inputs.sha256"
+}
+
+# push_debian -> pushes each variant's layer, config, manifest and manifest
+# list, the list under every tag of debian_tags; skips a variant whose tags
+# all are that list already.
+push_debian() {
+	local v tag want have todo out="$DIR/debian"
+	for v in "${DEBIAN_VARIANTS[@]}"; do
+		want=$(reg_sha256 "$out/$v.index.json")
+		todo=0
+		for tag in $(debian_tags "$v"); do
+			have=$(reg_manifest_digest "$REG" "$DEBIAN_REPO" "$tag" "$REG_MT_LIST")
+			[ "$have" = "$want" ] || todo=1
+		done
+		if [ "$todo" = 0 ]; then
+			log "registry: $DEBIAN_REPO:$(debian_tags "$v" | head -n 1) is already $want"
+			continue
+		fi
+		log "registry: pushing $DEBIAN_REPO:$(debian_tags "$v" | paste -sd, -)"
+		reg_push_blob "$REG" "$DEBIAN_REPO" "$DEBIAN_CACHE/$v.layer.tar.gz" >/dev/null ||
+			die "blob push (debian $v layer) failed"
+		reg_push_blob "$REG" "$DEBIAN_REPO" "$out/$v.config.json" >/dev/null ||
+			die "blob push (debian $v config) failed"
+		reg_put_manifest "$REG" "$DEBIAN_REPO" "$(reg_sha256 "$out/$v.manifest.json")" \
+			"$out/$v.manifest.json" "$REG_MT_MANIFEST" >/dev/null ||
+			die "manifest push (debian $v) failed"
+		for tag in $(debian_tags "$v"); do
+			reg_put_manifest "$REG" "$DEBIAN_REPO" "$tag" "$out/$v.index.json" \
+				"$REG_MT_LIST" >/dev/null || die "manifest list push ($DEBIAN_REPO:$tag) failed"
+		done
+	done
+}
+
+# debian_image -> the debian images in the registry: made once (cached in
+# $CACHE/debian, one maker at a time), pushed when the registry lacks them
+debian_image() {
+	debian_setup
+	if ! debian_cached; then
+		exec 8>>"$CACHE/.lock"
+		flock -w 900 8 || die "timed out waiting for $CACHE/.lock"
+		# another engine may have made it while we waited
+		debian_cached || make_debian
+		exec 8>&-
+	else
+		log "debian: layers cached in $DEBIAN_CACHE (Debian $(jq -r .version "$DEBIAN_CACHE/info.json"))"
+	fi
+	debian_manifests
+	push_debian
+}
+
 # --- commands ----------------------------------------------------------------
 
 cmd_env() {
@@ -715,13 +914,22 @@ cmd_up() {
 	for b in curl jq flock setsid dpkg-deb apt-get tar gzip sha256sum ip mountpoint; do
 		command -v "$b" >/dev/null || die "$b not found"
 	done
+	if [ "$DEBIAN_IMAGES" = 1 ]; then
+		for b in debootstrap unshare chroot; do
+			command -v "$b" >/dev/null ||
+				die "$b not found (scripts/deps.sh; or KILN_ENGINE_DEBIAN=0 for no debian images)"
+		done
+	fi
 	prepare_dir
 	lock_dir
+	mkdir -p "$CACHE"
+	resolve_mirrors
 	start_registry
-	start_dockerd # starts in the background while the image is made
+	start_dockerd # starts in the background while the images are made
 	ensure_binfmt
 	build_image
 	push_image
+	if [ "$DEBIAN_IMAGES" = 1 ]; then debian_image; fi
 	wait_dockerd
 	load_images
 	log "up in $((SECONDS - t0))s; state in $DIR"
@@ -765,6 +973,22 @@ cmd_down() {
 	return "$rc"
 }
 
+# status_debian -> one line per debian tag in the registry
+status_debian() {
+	local tags tag
+	tags=$(curl -fsS --max-time 10 "http://$REG/v2/$DEBIAN_REPO/tags/list" 2>/dev/null |
+		jq -r '.tags // [] | .[]' 2>/dev/null | LC_ALL=C sort) || tags=
+	if [ -z "$tags" ]; then
+		printf 'image:       %s/%s: none%s\n' "$REG" "$DEBIAN_REPO" \
+			"$([ "$DEBIAN_IMAGES" = 1 ] || echo ' (KILN_ENGINE_DEBIAN=0)')"
+		return 0
+	fi
+	for tag in $tags; do
+		printf 'image:       %s/%s:%s %s\n' "$REG" "$DEBIAN_REPO" "$tag" \
+			"$(reg_manifest_digest "$REG" "$DEBIAN_REPO" "$tag" "$REG_MT_LIST")"
+	done
+}
+
 cmd_status() {
 	local pid rc=0 flags
 	printf 'state dir:   %s%s\n' "$DIR" "$([ -d "$DIR" ] || echo ' (absent)')"
@@ -786,6 +1010,7 @@ cmd_status() {
 			printf 'image:       %s/%s:latest %s\n' "$REG" "$repo" \
 				"$(reg_manifest_digest "$REG" "$repo" latest "$REG_MT_LIST")"
 		done
+		status_debian
 	else
 		printf 'registry:    not running\n'
 		rc=1
@@ -798,7 +1023,8 @@ cmd_status() {
 		printf 'binfmt:      qemu-aarch64 not registered\n'
 	fi
 	if [ "$rc" = 0 ]; then
-		dk image ls --format 'docker:      {{.Repository}}:{{.Tag}} {{.ID}}' busybox 2>/dev/null || true
+		dk image ls --format 'docker:      {{.Repository}}:{{.Tag}} {{.ID}}' \
+			--filter reference=busybox --filter reference=debian 2>/dev/null || true
 	fi
 	return "$rc"
 }

@@ -10,6 +10,9 @@
 # config's "created".  Keeps digests stable across rebuilds.
 IMG_EPOCH=0
 IMG_CREATED='1970-01-01T00:00:00Z'
+# gzip level of the layers (9: smallest; 6 is about three times faster on a
+# Debian root filesystem for 1% more bytes).  Part of the digests.
+IMG_GZIP_LEVEL=9
 
 # img_busybox_rootfs ROOT PKGDIR APPLET_LIST -> fills ROOT (made afresh)
 # with /bin/busybox from PKGDIR (a busybox-static .deb extracted with
@@ -71,26 +74,29 @@ img_layer() {
 			--format=gnu --numeric-owner --owner=0 --group=0 \
 			--mtime="@$IMG_EPOCH" -cf "$tarf" || return 1
 	diff_id=$(reg_sha256 "$tarf") || return 1
-	gzip -n -9 -c "$tarf" >"$out" || return 1
+	gzip -n "-$IMG_GZIP_LEVEL" -c "$tarf" >"$out" || return 1
 	rm -f -- "$tarf"
 	digest=$(reg_sha256 "$out") || return 1
 	size=$(stat -c %s -- "$out") || return 1
 	printf '%s %s %s\n' "$diff_id" "$digest" "$size"
 }
 
-# img_config OUT ARCH VARIANT DIFF_ID COMMENT -> writes the image config JSON
-# (compact, keys sorted) for os linux / ARCH (VARIANT may be empty).
+# img_config OUT ARCH VARIANT DIFF_ID COMMENT [CMD] -> writes the image
+# config JSON (compact, keys sorted) for os linux / ARCH (VARIANT may be
+# empty); CMD is the command as a JSON array (default ["sh"]); "created" is
+# $IMG_CREATED.
 img_config() {
 	jq -cnS \
 		--arg arch "$2" --arg variant "$3" --arg diff "$4" \
-		--arg created "$IMG_CREATED" --arg comment "$5" '
+		--arg created "$IMG_CREATED" --arg comment "$5" \
+		--argjson cmd "${6:-[\"sh\"]}" '
 		{
 			architecture: $arch,
 			os: "linux",
 			created: $created,
 			config: {
 				Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-				Cmd: ["sh"]
+				Cmd: $cmd
 			},
 			rootfs: { type: "layers", diff_ids: [$diff] },
 			history: [ { created: $created, created_by: $comment } ]

@@ -45,6 +45,12 @@ run_case() {
 	fi
 }
 
+# skip_case DESCRIPTION REASON: one TAP line, skipped
+skip_case() {
+	N=$((N + 1))
+	printf 'ok %d - %s # SKIP %s\n' "$N" "$1" "$2"
+}
+
 # fail MESSAGE: ends the case (each case runs in its own subshell)
 fail() {
 	printf '%s\n' "$*" >&2
@@ -180,6 +186,127 @@ case_run_amd64() {
 	[ "$out" = x86_64 ] || fail "uname -m printed '$out'"
 }
 
+# --- the debian images -------------------------------------------------------------
+
+# debian_list TAG -> the manifest list of library/debian:TAG
+debian_list() {
+	curl -fsS -H "$ACCEPT" "http://$KILN_REGISTRY/v2/library/debian/manifests/$1"
+}
+
+# debian_config TAG -> "os/arch Cmd" of the (only) image in TAG's list
+debian_config() {
+	local idx digest man cfg
+	idx=$(debian_list "$1") || return 1
+	digest=$(jq -r '.manifests[0].digest' <<<"$idx")
+	man=$(curl -fsS -H "$ACCEPT_ONE" "http://$KILN_REGISTRY/v2/library/debian/manifests/$digest") || return 1
+	cfg=$(jq -r .config.digest <<<"$man")
+	curl -fsSL "http://$KILN_REGISTRY/v2/library/debian/blobs/$cfg" |
+		jq -r '"\(.os)/\(.architecture) \(.config.Cmd | join(" "))"'
+}
+
+case_debian_tags() {
+	local native tag d plats version had
+	native=$(dpkg --print-architecture)
+	for tag in bookworm bookworm-slim; do
+		debian_list "$tag" >/dev/null || fail "no library/debian:$tag in the registry"
+		plats=$(debian_list "$tag" | jq -r '[.manifests[].platform | "\(.os)/\(.architecture)"] | join(" ")')
+		[ "$plats" = "linux/$native" ] || fail "debian:$tag lists platforms '$plats'"
+		d=$(debian_config "$tag") || fail "cannot read the config of debian:$tag"
+		[ "$d" = "linux/$native bash" ] || fail "debian:$tag config: '$d'"
+	done
+	had=$(dk image inspect -f '{{.Id}}' debian:bookworm-slim 2>/dev/null || true)
+	dk pull -q debian:bookworm-slim >/dev/null || fail "docker pull debian:bookworm-slim failed"
+	version=$(dk run --rm debian:bookworm-slim cat /etc/debian_version 2>&1) ||
+		fail "docker run debian:bookworm-slim: $version"
+	[ -n "$had" ] || dk rmi debian:bookworm-slim >/dev/null 2>&1 || true
+	[[ $version =~ ^12\.[0-9]+$ ]] || fail "/etc/debian_version is '$version'"
+	for tag in 12 "$version" latest; do
+		[ "$(debian_list "$tag" | sha256sum)" = "$(debian_list bookworm | sha256sum)" ] ||
+			fail "debian:$tag is not the same manifest list as debian:bookworm"
+	done
+	for tag in 12-slim "$version-slim"; do
+		[ "$(debian_list "$tag" | sha256sum)" = "$(debian_list bookworm-slim | sha256sum)" ] ||
+			fail "debian:$tag is not the same manifest list as debian:bookworm-slim"
+	done
+}
+
+# docker pull through the mirror; what Debian's own images hold: apt sources
+# on deb.debian.org (bookworm, -updates, -security), no manually installed
+# package, the docker-clean apt config; slim: no docs but copyrights, no
+# man pages, info or locales (and the full image has them).
+case_debian_pull() {
+	local out tag had
+	for tag in bookworm bookworm-slim; do
+		had=$(dk image inspect -f '{{.Id}}' "debian:$tag" 2>/dev/null || true)
+		dk pull -q "debian:$tag" >/dev/null || fail "docker pull debian:$tag failed"
+		# shellcheck disable=SC2016 # the script runs in the container
+		out=$(dk run --rm "debian:$tag" sh -c '
+			sed -n "s/^\(URIs\|Suites\): //p" /etc/apt/sources.list.d/debian.sources | tr "\n" " "
+			echo "manual=$(apt-mark showmanual | wc -l)"
+			test -f /etc/apt/apt.conf.d/docker-clean && echo docker-clean
+			echo "docs=$(find /usr/share/doc -type f ! -name copyright | wc -l)"
+			echo "man=$(find /usr/share/man /usr/share/info /usr/share/locale -type f 2>/dev/null | wc -l)"' 2>&1) ||
+			fail "docker run debian:$tag: $out"
+		[ -n "$had" ] || dk rmi "debian:$tag" >/dev/null 2>&1 || true
+		printf 'debian:%s: %s\n' "$tag" "$(printf '%s' "$out" | tr '\n' ' ')"
+		[ "$(head -n 1 <<<"$out")" = 'http://deb.debian.org/debian bookworm bookworm-updates http://deb.debian.org/debian-security bookworm-security manual=0' ] ||
+			fail "debian:$tag: apt sources or apt-mark showmanual differ from Debian's images"
+		grep -qx docker-clean <<<"$out" || fail "debian:$tag: no /etc/apt/apt.conf.d/docker-clean"
+		case $tag in
+		*-slim)
+			grep -qx 'docs=0' <<<"$out" || fail "debian:$tag keeps docs other than copyright files"
+			grep -qx 'man=0' <<<"$out" || fail "debian:$tag keeps man pages, info or locales"
+			;;
+		*)
+			! grep -qx 'docs=0' <<<"$out" || fail "debian:$tag has no docs (slimmed?)"
+			! grep -qx 'man=0' <<<"$out" || fail "debian:$tag has no man pages (slimmed?)"
+			;;
+		esac
+	done
+}
+
+# BuildKit resolves an unmodified FROM debian:bookworm[-slim] through the
+# mirror (--pull: not from dockerd's image store), and apt-get in a RUN step
+# reaches Debian's archive through the engine's bridge; in the slim image
+# dpkg leaves the new package's man page out and keeps its copyright file.
+case_debian_apt_build() {
+	local ctx="$TMP/debctx" out d tag
+	mkdir -p "$ctx"
+	# shellcheck disable=SC1003,SC2016 # Dockerfile lines, as they are
+	printf '%s\n' \
+		'FROM debian:bookworm AS full' \
+		'RUN apt-get update && apt-get install -y --no-install-recommends hello \' \
+		'    && echo "full: $(hello) man=$(ls /usr/share/man/man1/hello.1.gz)"' \
+		'FROM debian:bookworm-slim' \
+		'COPY --from=full /etc/hostname /tmp/full-built' \
+		'RUN apt-get update && apt-get install -y --no-install-recommends hello \' \
+		'    && echo "slim: $(hello) man=$(ls /usr/share/man/man1/hello.1.gz 2>/dev/null) doc=$(ls /usr/share/doc/hello)"' \
+		>"$ctx/Dockerfile"
+	out=$(DOCKER_BUILDKIT=1 timeout 600 "$DOCKER" build --pull --no-cache \
+		--iidfile "$TMP/debian.iid" --progress plain "$ctx" 2>&1)
+	if [ -s "$TMP/debian.iid" ]; then dk rmi "$(cat "$TMP/debian.iid")" >/dev/null 2>&1 || true; fi
+	[ -s "$TMP/debian.iid" ] || {
+		printf '%s\n' "$out"
+		fail "docker build with apt-get install failed"
+	}
+	grep -Eq '^#[0-9]+ [0-9.]+ full: Hello, world! man=/usr/share/man/man1/hello.1.gz$' <<<"$out" || {
+		printf '%s\n' "$out"
+		fail "no 'full: Hello, world! man=...' line"
+	}
+	grep -Eq '^#[0-9]+ [0-9.]+ slim: Hello, world! man= doc=copyright$' <<<"$out" || {
+		printf '%s\n' "$out"
+		fail "no 'slim: Hello, world! man= doc=copyright' line"
+	}
+	for tag in bookworm bookworm-slim; do
+		d=$(curl -fsS -I -H "$ACCEPT" "http://$KILN_REGISTRY/v2/library/debian/manifests/$tag" |
+			tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p')
+		grep -q "FROM docker.io/library/debian:$tag@$d" <<<"$out" || {
+			printf '%s\n' "$out"
+			fail "build did not use docker.io/library/debian:$tag@$d from the mirror"
+		}
+	done
+}
+
 # engine_procs -> "pid starttime command" for every engine process: command
 # line names a path under $DIR, or a descendant of one (container processes).
 engine_procs() {
@@ -278,7 +405,7 @@ if ! "$DOCKER" version >/dev/null 2>&1; then
 	exit 1
 fi
 
-echo '1..8'
+echo '1..11'
 run_case "engine.sh up a second time is harmless (same dockerd and registry pids)" case_up_again
 run_case "env: DOCKER_HOST, BUILDKIT_HOST=docker-unix://<path>, KILN_REGISTRY answer" case_env
 run_case "registry: busybox:latest index lists linux/amd64 and linux/arm64" case_index_platforms
@@ -286,5 +413,16 @@ run_case "image configs: amd64 says amd64, arm64 says arm64 (registry and docker
 run_case "BuildKit: FROM busybox (via mirror) RUN uname -m on linux/arm64 prints aarch64" case_buildkit_arm64
 run_case "docker run --platform linux/arm64 busybox:arm64 uname -m prints aarch64" case_run_arm64
 run_case "docker run busybox:amd64 uname -m prints x86_64" case_run_amd64
+if [ "${KILN_ENGINE_DEBIAN:-1}" = 0 ]; then
+	for d in "registry: debian:bookworm, :12, :12.N, :latest and the -slim tags" \
+		"docker pull debian:bookworm[-slim]: Debian's apt setup; slim has no docs" \
+		"BuildKit: FROM debian:bookworm[-slim] via mirror, apt-get install from deb.debian.org"; do
+		skip_case "$d" "KILN_ENGINE_DEBIAN=0"
+	done
+else
+	run_case "registry: debian:bookworm, :12, :12.N, :latest and the -slim tags, linux/$(dpkg --print-architecture), Cmd bash" case_debian_tags
+	run_case "docker pull debian:bookworm[-slim]: Debian's apt setup; slim has no docs, man pages or locales" case_debian_pull
+	run_case "BuildKit: FROM debian:bookworm[-slim] via mirror, apt-get install from deb.debian.org, slim drops the man page" case_debian_apt_build
+fi
 run_case "record engine pids for --after-down (with a running arm64 container)" case_record_pids
 exit $((FAILED > 0))

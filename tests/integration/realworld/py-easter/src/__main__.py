@@ -1,0 +1,5 @@
+import sys
+
+from easter.cli import main
+
+sys.exit(main())
