@@ -1,0 +1,3 @@
+# check=skip=JSONArgsRecommended;eror=true
+FROM alpine
+CMD echo hi

@@ -1,0 +1,2 @@
+FROM alpine as base
+EXPOSE 80/TCP

@@ -1,0 +1,4 @@
+FROM alpine
+RUN echo ok
+FROOM debian
+CMD ["true"]
