@@ -534,18 +534,56 @@ static int resolve(struct resolver *r, size_t i, struct kiln_err *err)
 	return 0;
 }
 
+/* What a target needs built first, by byname position, in the order
+ * written; ctx when only a context "target:" asks for it (then the same
+ * platform is enough). Short lists: linear dedup. */
+struct dep {
+	size_t pos;
+	bool ctx;
+};
+struct deps {
+	struct dep *v;
+	size_t n, cap;
+};
+
+static void deps_add(struct deps *d, size_t pos, bool ctx)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->v[i].pos == pos) {
+			d->v[i].ctx &= ctx;
+			return;
+		}
+	}
+	KILN_PLAN_PUSH(d->v, d->n, d->cap, ((struct dep){ pos, ctx }));
+}
+
+static void deps_add_group(struct resolver *r, size_t gi, struct deps *d, unsigned depth)
+{
+	const struct kiln_plan_group *g = r->gbyname[gi];
+	if (depth > r->n_groups)
+		return; /* cycles were refused before */
+	for (size_t i = 0; i < g->members.n; i++) {
+		long t = find_target(r->byname, r->n, g->members.v[i]);
+		if (t >= 0)
+			deps_add(d, (size_t)t, false);
+		long sub = find_group(r->gbyname, r->n_groups, g->members.v[i]);
+		if (sub >= 0)
+			deps_add_group(r, (size_t)sub, d, depth + 1);
+	}
+}
+
 /* The targets a dependency name stands for: a target, or a group's. */
 static int dep_targets(struct resolver *r, const struct kiln_plan_target *t, const char *what,
-		       const char *name, bool allow_group, bool *mark, struct kiln_err *err)
+		       const char *name, bool ctx, struct deps *d, struct kiln_err *err)
 {
 	long p = find_target(r->byname, r->n, name);
 	if (p >= 0) {
-		mark[p] = true;
+		deps_add(d, (size_t)p, ctx);
 		return 0;
 	}
-	long g = allow_group ? find_group(r->gbyname, r->n_groups, name) : -1;
+	long g = ctx ? -1 : find_group(r->gbyname, r->n_groups, name);
 	if (g >= 0) {
-		mark_group(r, (size_t)g, mark, 0);
+		deps_add_group(r, (size_t)g, d, 0);
 		return 0;
 	}
 	const char *near = closest(r, name);
@@ -556,12 +594,12 @@ static int dep_targets(struct resolver *r, const struct kiln_plan_target *t, con
 }
 
 /* The targets t needs built first: depends (targets or groups) and
- * contexts "target:NAME". mark is by byname position. */
-static int target_deps(struct resolver *r, const struct kiln_plan_target *t, bool *mark,
+ * contexts "target:NAME", appended to *d. */
+static int target_deps(struct resolver *r, const struct kiln_plan_target *t, struct deps *d,
 		       struct kiln_err *err)
 {
 	for (size_t k = 0; k < t->depends.n; k++) {
-		int rc = dep_targets(r, t, "depends on", t->depends.v[k], true, mark, err);
+		int rc = dep_targets(r, t, "depends on", t->depends.v[k], false, d, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -569,7 +607,7 @@ static int target_deps(struct resolver *r, const struct kiln_plan_target *t, boo
 		const char *v = t->contexts.v[k].value;
 		if (strncmp(v, "target:", 7) != 0)
 			continue;
-		int rc = dep_targets(r, t, "has a context from", v + 7, false, mark, err);
+		int rc = dep_targets(r, t, "has a context from", v + 7, true, d, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -594,12 +632,11 @@ static int check_deps(struct resolver *r, size_t i, struct kiln_err *err)
 	}
 	r->state[i] = 1;
 	r->path[r->n_path++] = i;
-	bool *mark = kiln__xcalloc(r->n ? r->n : 1, sizeof(bool));
-	int rc = target_deps(r, t, mark, err);
+	struct deps d = { 0 };
+	int rc = target_deps(r, t, &d, err);
 	/* visit in the order written, so the cycle reported is the first */
-	for (size_t k = 0; rc == 0 && k < r->n; k++) {
-		if (!mark[k])
-			continue;
+	for (size_t n = 0; rc == 0 && n < d.n; n++) {
+		size_t k = d.v[n].pos;
 		if (k == i) {
 			rc = kiln__err_at(err, KILN_E_INVALID, t->file, t->line, 0,
 					  "target \"%s\": dependency cycle: %s -> %s", t->name,
@@ -608,7 +645,7 @@ static int check_deps(struct resolver *r, size_t i, struct kiln_err *err)
 		}
 		rc = check_deps(r, k, err);
 	}
-	free(mark);
+	free(d.v);
 	if (rc < 0)
 		return rc;
 	r->n_path--;
@@ -813,21 +850,12 @@ static void visit(struct selector *s, size_t i)
 		return;
 	s->state[i] = 1;
 	const struct kiln_plan_target *t = s->plan->targets[i];
-	bool *mark = kiln__xcalloc(s->plan->n_targets, sizeof(bool));
+	struct deps d = { 0 };
 	struct kiln_err ignored;
-	target_deps(&s->r, t, mark, &ignored);
-	/* in the order the target names them */
-	for (size_t k = 0; k < t->depends.n; k++) {
-		long p = find_target(s->plan->targets, s->plan->n_targets, t->depends.v[k]);
-		if (p >= 0 && mark[p]) {
-			mark[p] = false;
-			visit(s, (size_t)p);
-		}
-	}
-	for (size_t k = 0; k < s->plan->n_targets; k++)
-		if (mark[k])
-			visit(s, k);
-	free(mark);
+	target_deps(&s->r, t, &d, &ignored);
+	for (size_t k = 0; k < d.n; k++) /* in the order the target names them */
+		visit(s, d.v[k].pos);
+	free(d.v);
 	s->order[s->n_order++] = i;
 }
 
@@ -930,19 +958,13 @@ int kiln__plan_select(struct kiln_plan *plan, const char *const *names, size_t n
 		}
 		plan->jobs = kiln__arena_alloc(plan->arena, (n_jobs + 1) * sizeof(*plan->jobs));
 		plan->n_jobs = n_jobs;
-		bool *mark = kiln__xcalloc(nt + 1, sizeof(bool));
+		struct deps dl = { 0 };
 		for (size_t k = 0; k < s.n_order; k++) {
 			size_t ti = s.order[k];
 			const struct kiln_plan_target *t = plan->targets[ti];
-			memset(mark, 0, nt * sizeof(bool));
-			bool *ctx_mark = kiln__xcalloc(nt + 1, sizeof(bool));
 			struct kiln_err ignored;
-			for (size_t d = 0; d < t->depends.n; d++)
-				dep_targets(&s.r, t, "", t->depends.v[d], true, mark, &ignored);
-			for (size_t d = 0; d < t->contexts.n; d++)
-				if (strncmp(t->contexts.v[d].value, "target:", 7) == 0)
-					dep_targets(&s.r, t, "", t->contexts.v[d].value + 7, false,
-						    ctx_mark, &ignored);
+			dl.n = 0;
+			target_deps(&s.r, t, &dl, &ignored);
 			for (size_t p = 0; p < span[ti].count; p++) {
 				struct kiln_plan_job *j = &plan->jobs[span[ti].first + p];
 				j->target = t;
@@ -955,18 +977,16 @@ int kiln__plan_select(struct kiln_plan *plan, const char *const *names, size_t n
 					j->id = id;
 				}
 				size_t cap = 0;
-				for (size_t d = 0; d < nt; d++)
-					if (mark[d] || ctx_mark[d])
-						cap += span[d].count;
+				for (size_t di = 0; di < dl.n; di++)
+					cap += span[dl.v[di].pos].count;
 				j->deps = kiln__arena_alloc(plan->arena, (cap + 1) * sizeof(size_t));
-				for (size_t d = 0; d < nt; d++) {
-					if (!mark[d] && !ctx_mark[d])
-						continue;
+				for (size_t di = 0; di < dl.n; di++) {
+					size_t d = dl.v[di].pos;
 					const struct kiln_plan_target *dt = plan->targets[d];
 					/* a context needs the same platform when the
 					 * other target builds it; depends needs all */
 					long same = -1;
-					if (!mark[d] && j->platform)
+					if (dl.v[di].ctx && j->platform)
 						for (size_t q = 0; q < dt->platforms.n; q++)
 							if (strcmp(dt->platforms.v[q], j->platform) == 0)
 								same = (long)q;
@@ -978,9 +998,8 @@ int kiln__plan_select(struct kiln_plan *plan, const char *const *names, size_t n
 						j->deps[j->n_deps++] = span[d].first + q;
 				}
 			}
-			free(ctx_mark);
 		}
-		free(mark);
+		free(dl.v);
 		free(span);
 	}
 	free(asked);
