@@ -54,7 +54,16 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
 	  "  -q, --quiet                No progress; print the image ID on success\n"
-	  "  -v, --verbose              Show every log line and raw event\n" },
+	  "  -v, --verbose              Show every log line and raw event\n"
+	  "\nWith a kiln.lua (docs/kiln-lua.md): kiln build [OPTIONS] [TARGET|GROUP...]\n"
+	  "builds the targets (default: the group \"default\") in dependency order.\n"
+	  "  -f, --file FILE.lua        The script (default: ./kiln.lua)\n"
+	  "      --set T.FIELD=VALUE    Override target fields (repeatable)\n"
+	  "      --var KEY=VALUE        Set kiln.vars.KEY (repeatable)\n"
+	  "  -j, --jobs N               Jobs (target x platform) in flight (default: 16)\n"
+	  "      --fail-fast            Cancel the rest after a failure (default)\n"
+	  "      --keep-going           Finish what does not depend on a failure\n"
+	  "  --addr, the TLS flags, --progress, --no-cache, --pull, -q, -v as above.\n" },
 	{ "lint", kiln__cmd_lint, KILN_CMD_PLUGINS,
 	  "kiln lint [OPTIONS] [PATH]",
 	  "Check a Dockerfile: syntax errors and build-check rules",

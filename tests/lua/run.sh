@@ -312,4 +312,12 @@ fails "matrix: an empty axis" 2 "kiln: kiln.lua:1: matrix: axis 'os' must be a n
 script 'local m = matrix { os = { "a" }, exclude = { { arch = "x" } } }'
 fails "matrix: exclude names no axis" 2 "kiln: kiln.lua:1: matrix: exclude entry 1 names 'arch', which is not an axis"
 
+# ---- kiln build picks the script --------------------------------------------------------------
+
+script 'target "a" { depends = { "zz" } }'
+run "$tmp/p" build a
+expect_eq "kiln build NAME with kiln.lua present evaluates the script (exit 2)" 2 "$rc"
+expect_eq "kiln build NAME: the script's error" \
+	"kiln: kiln.lua:1: target \"a\": depends on 'zz', which is not a target" "${err%%$'\n'*}"
+
 tap_done
