@@ -36,6 +36,8 @@
 #define SCRIPT_MEM_MAX ((size_t)1 << 30)
 /* The most combinations one matrix may make. */
 #define MATRIX_MAX 100000
+/* How long a script may run; checked every million instructions. */
+#define SCRIPT_SECONDS_MAX 60
 /* The largest file kiln.read_file reads. */
 #define READ_FILE_MAX ((size_t)64 << 20)
 
@@ -51,6 +53,7 @@ struct script {
 	const struct kiln_plan_opts *opts;
 	char dir_real[PATH_MAX]; /* the project directory, resolved */
 	size_t mem;
+	int64_t deadline_ns;     /* kiln__mono_ns() past which the script stops */
 };
 
 static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -76,6 +79,15 @@ static struct script *get_script(lua_State *L)
 	void *ud = NULL;
 	lua_getallocf(L, &ud);
 	return ud;
+}
+
+/* A count hook: a script that loops for ever stops with its line. */
+static void time_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	if (kiln__mono_ns() > get_script(L)->deadline_ns)
+		luaL_error(L, "the script ran for more than %d seconds (a loop that never "
+			   "ends?)", SCRIPT_SECONDS_MAX);
 }
 
 /* A Lua string into the plan's arena. */
@@ -1225,6 +1237,8 @@ int kiln__script_eval(struct kiln_plan *plan, const struct kiln_plan_opts *opts,
 		rc = lua_failure(plan, lua_tostring(L, -1), false, err);
 		goto out;
 	}
+	s->deadline_ns = kiln__mono_ns() + (int64_t)SCRIPT_SECONDS_MAX * 1000000000;
+	lua_sethook(L, time_hook, LUA_MASKCOUNT, 1000000);
 	status = lua_pcall(L, 0, 0, 1);
 	if (status == LUA_OK) {
 		lua_pushcfunction(L, l_finish);
