@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "bus.h"
 #include "cli.h"
+#include "plan.h"
 #include "util.h"
 
 int kiln__kv_add(struct kiln_kvlist *l, const char *arg, bool from_env, const char *cmd,
@@ -420,6 +421,9 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b);
 
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 {
+	/* kiln build [TARGET|GROUP…] with a kiln.lua: the scheduler. */
+	if (kiln__build_wants_script(argc, argv))
+		return kiln__cmd_build_plan(ctx, argc, argv);
 	struct build_cli b = { .o = { .struct_size = sizeof(b.o) } };
 	b.progress.fd = 2; /* progress goes to stderr, as with buildx */
 	int rc = parse_args(&b, argc, argv);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "loader.h"
+#include "plan.h"
 #include "util.h"
 
 static int cmd_help(struct kiln_ctx *ctx, int argc, char **argv);
@@ -53,7 +54,16 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
 	  "  -q, --quiet                No progress; print the image ID on success\n"
-	  "  -v, --verbose              Show every log line and raw event\n" },
+	  "  -v, --verbose              Show every log line and raw event\n"
+	  "\nWith a kiln.lua (docs/kiln-lua.md): kiln build [OPTIONS] [TARGET|GROUP...]\n"
+	  "builds the targets (default: the group \"default\") in dependency order.\n"
+	  "  -f, --file FILE.lua        The script (default: ./kiln.lua)\n"
+	  "      --set T.FIELD=VALUE    Override target fields (repeatable)\n"
+	  "      --var KEY=VALUE        Set kiln.vars.KEY (repeatable)\n"
+	  "  -j, --jobs N               Jobs (target x platform) in flight (default: 16)\n"
+	  "      --fail-fast            Cancel the rest after a failure (default)\n"
+	  "      --keep-going           Finish what does not depend on a failure\n"
+	  "  --addr, the TLS flags, --progress, --no-cache, --pull, -q, -v as above.\n" },
 	{ "lint", kiln__cmd_lint, KILN_CMD_PLUGINS,
 	  "kiln lint [OPTIONS] [PATH]",
 	  "Check a Dockerfile: syntax errors and build-check rules",
@@ -66,6 +76,28 @@ const struct kiln_cmd kiln__commands[] = {
 	  "  -f, --file NAME            Dockerfile (default: PATH/Dockerfile)\n"
 	  "      --build-arg KEY=VALUE  Build argument, as for build (repeatable)\n"
 	  "      --format text|json     Output format (default: text)\n" },
+	{ "print", kiln__cmd_print, 0,
+	  "kiln print [-f FILE] [--set T.FIELD=V] [--var K=V] [TARGET|GROUP...]",
+	  "Print the resolved plan of kiln.lua as JSON, building nothing",
+	  "Evaluates kiln.lua (docs/kiln-lua.md) and prints the targets to build,\n"
+	  "with inherits merged and --set applied, and the groups named on the way,\n"
+	  "as 'docker buildx bake --print' does. Without names: the group\n"
+	  "\"default\", else the only target. Secrets are shown as their specs.\n\n"
+	  "Options:\n"
+	  "  -f, --file FILE            The script (default: ./kiln.lua)\n"
+	  "      --set T.FIELD=VALUE    Override a field of targets matching T ('*' for\n"
+	  "                             all; FIELD+=VALUE appends to a list) (repeatable)\n"
+	  "      --var KEY=VALUE        Set kiln.vars.KEY for the script (repeatable)\n" },
+	{ "ls", kiln__cmd_ls, 0,
+	  "kiln ls [-f FILE] [--format table|json]",
+	  "List the targets and groups of kiln.lua",
+	  "One line per target and group, by name, with its description (a group's\n"
+	  "lists its members). Names starting with '_' are private and not listed.\n\n"
+	  "Options:\n"
+	  "  -f, --file FILE            The script (default: ./kiln.lua)\n"
+	  "      --set T.FIELD=VALUE    As for print (repeatable)\n"
+	  "      --var KEY=VALUE        As for print (repeatable)\n"
+	  "      --format table|json    Output format (default: table)\n" },
 	{ "plugins", kiln__cmd_plugins, KILN_CMD_PLUGINS,
 	  "kiln plugins [--format table|json]",
 	  "List loaded plugins and where kiln looked for them",
