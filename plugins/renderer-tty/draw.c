@@ -5,9 +5,8 @@
  * active status items (📥 layer downloads with bytes and speed) and its
  * last log lines, and the job's bar (Step N/M, percent, elapsed, ETA).
  *
- * A frame moves the cursor up over the previous live area, clears to the
- * end of the screen and writes the new permanent lines and live area in
- * one write(2). Live lines are cut one column short of the width, so
+ * A frame moves the cursor up over the previous live area and writes the
+ * new permanent lines and live area over it in one write(2). Live lines are cut one column short of the width, so
  * nothing wraps and the count of lines to move up over is exact. The area
  * is fitted to the terminal's height: fewer log lines first, then fewer
  * status items, then "… N more" for steps that do not fit.
@@ -49,6 +48,23 @@ void tty_perm_line(struct tty *st, struct tty_line *l)
 	tty_line_finish(l);
 	tty_buf_add(&st->perm, l->b.p, l->b.len);
 	tty_buf_add(&st->perm, "\n", 1);
+	if (st->n_perm == st->cap_perm) {
+		st->cap_perm = st->cap_perm ? st->cap_perm * 2 : 32;
+		st->perm_w = tty_realloc(st->perm_w, st->cap_perm * sizeof(*st->perm_w));
+	}
+	st->perm_w[st->n_perm++] = l->width;
+}
+
+/* One line over whatever the row showed: erase the row, write, and erase
+ * what is left of the last row it takes (not when the line fills it: a
+ * terminal waiting to wrap would erase the line's last character). */
+static void put_line(struct tty *st, const char *p, size_t n, int width)
+{
+	tty_buf_adds(&st->out, "\x1b[2K");
+	tty_buf_add(&st->out, p, n);
+	if (!st->cols || width % st->cols)
+		tty_buf_adds(&st->out, "\x1b[K");
+	tty_buf_add(&st->out, "\n", 1);
 }
 
 /* ---- the live area ----------------------------------------------------------- */
@@ -119,7 +135,7 @@ static void item_line(struct tty *st, struct frame *f, const struct tty_item *it
 		tty_line_printf(&right, "%s / %s", a, b);
 		int64_t dt = it->timestamp_ns - it->first_ts;
 		int64_t db = it->current - it->first_current;
-		if (dt >= 200 * TTY_MS && db > 0) {
+		if (dt >= 100 * TTY_MS && db > 0) {
 			tty_fmt_bytes(c, sizeof(c), (int64_t)((double)db * 1e9 / (double)dt));
 			tty_line_printf(&right, "  %s/s", c);
 		}
@@ -148,6 +164,12 @@ static void log_line(struct tty *st, struct frame *f, const char *p, size_t n)
 	tty_line_text(l, p, n);
 }
 
+/* Shown in the live area: running, or finished and not yet settled. */
+static bool is_live(const struct tty_vtx *v)
+{
+	return v->done ? !v->printed : v->started;
+}
+
 static void step_lines(struct tty *st, struct frame *f, const struct tty_vtx *v,
 		       const struct fit *fit, int64_t now)
 {
@@ -155,17 +177,32 @@ static void step_lines(struct tty *st, struct frame *f, const struct tty_vtx *v,
 	struct tty_line right;
 	tty_line_init(&right, st, 0);
 	tty_line_color(&right, TTY_DIM);
-	tty_fmt_duration(d, sizeof(d), v->started_ns && now > v->started_ns
-						 ? now - v->started_ns : 0);
-	tty_line_str(&right, d);
+	int64_t end = v->done ? v->completed_ns : now;
+	if (v->done && v->cached)
+		tty_line_str(&right, "cached");
+	else {
+		tty_fmt_duration(d, sizeof(d), v->started_ns && end > v->started_ns
+							 ? end - v->started_ns : 0);
+		tty_line_str(&right, d);
+	}
 	tty_line_finish(&right);
 
 	struct tty_line *l = frame_add(st, f);
-	tty_line_str(l, "  ");
-	tty_line_color(l, TTY_CYAN);
-	tty_line_str(l, spinner(st, now));
-	tty_line_color(l, NULL);
-	tty_line_str(l, " ");
+	if (v->done) {
+		/* just finished: its line moves up once it has settled */
+		tty_line_sym(l, v->failed      ? SYM_FAILED
+				: v->cancelled ? SYM_CANCELLED
+				: v->cached    ? SYM_CACHED
+					       : SYM_DONE);
+		if (st->ascii)
+			tty_line_str(l, "  ");
+	} else {
+		tty_line_str(l, "  ");
+		tty_line_color(l, TTY_CYAN);
+		tty_line_str(l, spinner(st, now));
+		tty_line_color(l, NULL);
+		tty_line_str(l, " ");
+	}
 	tty_line_sym(l, v->desc.kind);
 	int saved = tty_line_body(l, right.width);
 	tty_line_color(l, TTY_BOLD);
@@ -178,6 +215,8 @@ static void step_lines(struct tty *st, struct frame *f, const struct tty_vtx *v,
 	}
 	tty_line_suffix(l, saved, &right);
 	tty_line_release(&right);
+	if (v->done)
+		return;
 
 	/* active status items, oldest first */
 	size_t n_active = 0;
@@ -345,12 +384,12 @@ static void job_section(struct tty *st, struct frame *f, const struct tty_job *j
 
 	size_t n = 0;
 	for (size_t i = 0; i < st->n_v; i++)
-		n += st->v[i]->job == j && st->v[i]->started && !st->v[i]->done;
+		n += st->v[i]->job == j && is_live(st->v[i]);
 	if (n) {
 		const struct tty_vtx **run = tty_alloc(n * sizeof(*run));
 		size_t k = 0;
 		for (size_t i = 0; i < st->n_v; i++)
-			if (st->v[i]->job == j && st->v[i]->started && !st->v[i]->done)
+			if (st->v[i]->job == j && is_live(st->v[i]))
 				run[k++] = st->v[i];
 		qsort(run, k, sizeof(*run), cmp_start);
 		size_t show = k <= (size_t)fit->steps ? k : (size_t)(fit->steps > 0 ? fit->steps - 1 : 0);
@@ -384,7 +423,7 @@ static void compose(struct tty *st, struct frame *f, int64_t now)
 		/* too tall: show less and compose again */
 		int steps = 0;
 		for (size_t i = 0; i < st->n_v; i++)
-			steps += st->v[i]->started && !st->v[i]->done && !st->v[i]->job->finished;
+			steps += is_live(st->v[i]) && !st->v[i]->job->finished;
 		if (fit.logs > 0)
 			fit.logs--;
 		else if (fit.items > 0)
@@ -435,6 +474,13 @@ static void update_size(struct tty *st)
 	}
 }
 
+/*
+ * A frame: up over the previous live area, then each permanent line and
+ * each live line over the rows there, and the rows of the old area that
+ * are left over erased. No "erase to the end of the screen": tmux (with
+ * scroll-on-clear) would push a screen erased from its top into the
+ * scrollback, and the scrollback must hold each finished step once.
+ */
 void tty_draw(struct tty *st, bool final)
 {
 	st->out.len = 0;
@@ -442,27 +488,36 @@ void tty_draw(struct tty *st, bool final)
 		/* TERM=dumb: no cursor movement, permanent lines only */
 		tty_buf_add(&st->out, st->perm.p, st->perm.len);
 		st->perm.len = 0;
+		st->n_perm = 0;
 		tty_flush(st);
 		return;
 	}
 	update_size(st);
+	int old_rows = 0;
 	if (st->live_rows > 0) {
-		/* Up over the previous live area. A narrower terminal may
-		 * have rewrapped its lines. */
-		int up = 0;
+		/* A narrower terminal may have rewrapped the old lines. */
 		for (int i = 0; i < st->live_rows; i++) {
 			int w = st->live_w[i];
-			up += (st->cols < st->live_cols && w > st->cols)
-				      ? (w + st->cols - 1) / st->cols : 1;
+			old_rows += (st->cols < st->live_cols && w > st->cols)
+					    ? (w + st->cols - 1) / st->cols : 1;
 		}
-		tty_buf_addf(&st->out, "\r\x1b[%dA\x1b[J", up);
+		tty_buf_addf(&st->out, "\r\x1b[%dA", old_rows);
 	}
 	if (!final && st->is_tty && !st->cursor_hidden) {
 		tty_buf_adds(&st->out, "\x1b[?25l");
 		st->cursor_hidden = true;
 	}
-	tty_buf_add(&st->out, st->perm.p, st->perm.len);
+	int new_rows = 0;
+	const char *p = st->perm.p;
+	for (size_t i = 0; i < st->n_perm; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(st->perm.p + st->perm.len - p));
+		int w = st->perm_w[i];
+		put_line(st, p, (size_t)(nl - p), w);
+		new_rows += st->cols > 0 && w > st->cols ? (w + st->cols - 1) / st->cols : 1;
+		p = nl + 1;
+	}
 	st->perm.len = 0;
+	st->n_perm = 0;
 	st->live_rows = 0;
 	if (!final) {
 		struct frame f = { 0 };
@@ -473,13 +528,19 @@ void tty_draw(struct tty *st, bool final)
 		}
 		for (size_t i = 0; i < f.n; i++) {
 			tty_line_finish(&f.lines[i]);
-			tty_buf_add(&st->out, f.lines[i].b.p, f.lines[i].b.len);
-			tty_buf_add(&st->out, "\n", 1);
+			put_line(st, f.lines[i].b.p, f.lines[i].b.len, f.lines[i].width);
 			st->live_w[i] = f.lines[i].width;
 		}
+		new_rows += (int)f.n;
 		st->live_rows = (int)f.n;
 		st->live_cols = st->cols;
 		frame_release(&f);
+	}
+	if (new_rows < old_rows) {
+		/* erase what is left of the old area, and come back */
+		for (int i = new_rows; i < old_rows; i++)
+			tty_buf_adds(&st->out, "\x1b[2K\n");
+		tty_buf_addf(&st->out, "\x1b[%dA", old_rows - new_rows);
 	}
 	if (final && st->cursor_hidden) {
 		tty_buf_adds(&st->out, "\x1b[?25h");

@@ -132,11 +132,17 @@ const struct tty_buf *tty_vtx_line(const struct tty *st, const struct tty_vtx *v
 
 /* ---- permanent lines ----------------------------------------------------------- */
 
+/* "app linux/arm64"; a bare CLI build's target ("default") is left out
+ * when the platform says enough. */
 static void add_label(struct tty_line *l, const struct tty_job *j)
 {
-	tty_line_str(l, *j->target ? j->target : j->id);
+	const char *target = *j->target ? j->target : j->id;
+	bool show_target = !*j->platform || strcmp(target, "default") != 0;
+	if (show_target)
+		tty_line_str(l, target);
 	if (*j->platform) {
-		tty_line_str(l, " ");
+		if (show_target)
+			tty_line_str(l, " ");
 		tty_line_str(l, j->platform);
 	}
 }
@@ -329,8 +335,48 @@ static void complete_vertex(struct tty *st, struct tty_vtx *v,
 		else
 			v->failed = true;
 	}
-	if (!v->printed)
-		step_line(st, v);
+}
+
+static int cmp_completed(const void *a, const void *b)
+{
+	const struct tty_vtx *x = *(const struct tty_vtx *const *)a;
+	const struct tty_vtx *y = *(const struct tty_vtx *const *)b;
+	if (x->completed_ns != y->completed_ns)
+		return (x->completed_ns > y->completed_ns) - (x->completed_ns < y->completed_ns);
+	return (x->number > y->number) - (x->number < y->number);
+}
+
+/* Print the lines of finished steps that are settled: completed
+ * TTY_SETTLE_NS ago without starting again (BuildKit completes a FROM
+ * after resolving it and starts it again to pull), or of a finished job
+ * (job != NULL: all of that job's). In order of completion. */
+static void settle(struct tty *st, const struct tty_job *job, int64_t now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < st->n_v; i++) {
+		const struct tty_vtx *v = st->v[i];
+		n += v->done && !v->printed &&
+		     (job ? v->job == job : now - v->completed_ns >= TTY_SETTLE_NS);
+	}
+	if (!n)
+		return;
+	struct tty_vtx **due = tty_alloc(n * sizeof(*due));
+	size_t k = 0;
+	for (size_t i = 0; i < st->n_v; i++) {
+		struct tty_vtx *v = st->v[i];
+		if (v->done && !v->printed &&
+		    (job ? v->job == job : now - v->completed_ns >= TTY_SETTLE_NS))
+			due[k++] = v;
+	}
+	qsort(due, k, sizeof(*due), cmp_completed);
+	for (size_t i = 0; i < k; i++)
+		step_line(st, due[i]);
+	tty_free(due);
+}
+
+void tty_settle(struct tty *st)
+{
+	settle(st, NULL, tty_now(st));
 }
 
 static void verbose_vertex(struct tty *st, struct tty_vtx *v, bool fresh,
@@ -391,13 +437,18 @@ static void on_vertex(struct tty *st, struct tty_job *j, const struct kiln_event
 
 /* ---- status items ------------------------------------------------------------------ */
 
-static void add_tag(struct tty_job *j, const char *tag)
+/* A name the exporter gave the image, as the user would write it
+ * ("hello:1" for docker.io/library/hello:1); once. */
+static void add_tag(struct tty_job *j, const char *name)
 {
+	char *tag = tty_short_ref(name, strlen(name));
 	for (size_t i = 0; i < j->n_tags; i++)
-		if (strcmp(j->tags[i], tag) == 0)
+		if (strcmp(j->tags[i], tag) == 0) {
+			tty_free(tag);
 			return;
+		}
 	j->tags = tty_realloc(j->tags, (j->n_tags + 1) * sizeof(*j->tags));
-	j->tags[j->n_tags++] = tty_strdup(tag);
+	j->tags[j->n_tags++] = tag;
 }
 
 static void on_status(struct tty *st, struct tty_job *j,
@@ -736,10 +787,9 @@ static void end_running(struct tty *st, struct tty_job *j, bool cancel)
 		if (v->started && !v->done && cancel) {
 			v->done = true;
 			v->cancelled = true;
-			if (!v->printed)
-				step_line(st, v);
 		}
 	}
+	settle(st, j, 0);
 }
 
 static void on_job_finished(struct tty *st, struct tty_job *j, const struct kiln_event *ev)
@@ -779,8 +829,10 @@ void tty_finish_all(struct tty *st)
 {
 	for (size_t i = 0; i < st->n_jobs; i++) {
 		struct tty_job *j = st->jobs[i];
-		if (!j->started || j->finished)
+		if (!j->started || j->finished) {
+			settle(st, j, 0);
 			continue;
+		}
 		j->finished = true;
 		end_running(st, j, true);
 		summary_line(st, j, SYM_CANCELLED, TTY_RED ";" TTY_BOLD, "Interrupted after",
@@ -822,6 +874,7 @@ void tty_on_event(struct tty *st, const struct kiln_event *ev)
 			on_warning(st, j, &ev->u.warning);
 		break;
 	}
+	tty_settle(st);
 }
 
 void tty_free_model(struct tty *st)

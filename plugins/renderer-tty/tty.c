@@ -165,6 +165,7 @@ static void frame(struct tty *st)
 		st->cursor_hidden = false;
 	}
 	sig_winch = 0;
+	tty_settle(st);
 	tty_draw(st, false);
 	st->last_draw_mono = mono_ns();
 	st->dirty = false;
@@ -305,6 +306,7 @@ static int tty_close(void *state, struct kiln_err *err)
 
 	tty_free_model(st);
 	tty_buf_release(&st->perm);
+	tty_free(st->perm_w);
 	tty_buf_release(&st->out);
 	tty_free(st->live_w);
 	if (st->utf8)

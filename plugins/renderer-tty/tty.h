@@ -32,6 +32,9 @@
 #define TTY_FRAME_NS (100 * TTY_MS)
 /* Log lines kept per vertex: the failure block shows this many. */
 #define TTY_FAIL_LINES 20
+/* A finished step goes into the permanent log when it has not started
+ * again for this long (or its job ended). */
+#define TTY_SETTLE_NS (250 * TTY_MS)
 /* Default count of log lines under each running step (KILN_TTY_LOG_LINES). */
 #define TTY_LOG_LINES 4
 #define TTY_LOG_LINES_MAX 50
@@ -250,6 +253,8 @@ struct tty {
 	size_t next_start, next_item;
 
 	struct tty_buf perm;  /* permanent lines not yet written */
+	int *perm_w;          /* their widths */
+	size_t n_perm, cap_perm;
 	struct tty_buf out;   /* the frame being written */
 	int *live_w;          /* widths of the live lines on screen */
 	int live_rows, live_cap;
@@ -262,6 +267,8 @@ struct tty {
 /* model.c */
 struct tty_job *tty_job_get(struct tty *st, const struct kiln_job *kj);
 void tty_on_event(struct tty *st, const struct kiln_event *ev);
+/* Put settled finished steps into the permanent log. */
+void tty_settle(struct tty *st);
 /* At close: summaries of jobs that never finished. */
 void tty_finish_all(struct tty *st);
 void tty_free_model(struct tty *st);
