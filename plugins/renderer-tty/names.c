@@ -234,8 +234,10 @@ void tty_desc_release(struct tty_desc *d)
 enum tty_sym tty_describe_item(const char *id, int64_t total, char **text)
 {
 	(void)total;
-	if (!id)
-		id = "";
+	if (!id) {
+		*text = tty_strdup("");
+		return SYM_NONE;
+	}
 	if (starts(id, "sha256:") && is_hex(id + 7, strlen(id + 7))) {
 		size_t n = strlen(id + 7);
 		char *h = tty_strndup(id + 7, n > 12 ? 12 : n);
