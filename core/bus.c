@@ -5,6 +5,7 @@
 
 #include "bus.h"
 #include "loader.h"
+#include "logstore.h"
 #include "util.h"
 
 struct sink {
@@ -33,6 +34,7 @@ struct kiln_bus {
 	size_t n_sinks;
 	struct jstats *jobs;
 	size_t n_jobs;
+	struct kiln_logstore *store; /* build records, or NULL */
 	bool closed;
 };
 
@@ -139,6 +141,14 @@ static void collect(struct kiln_bus *bus, const struct kiln_event *ev)
 	}
 }
 
+void kiln__bus_set_logstore(struct kiln_bus *bus, struct kiln_logstore *store)
+{
+	pthread_mutex_lock(&bus->mu);
+	kiln__logstore_free(bus->store);
+	bus->store = store;
+	pthread_mutex_unlock(&bus->mu);
+}
+
 void kiln__bus_emit(struct kiln_bus *bus, const struct kiln_event *ev)
 {
 	pthread_mutex_lock(&bus->mu);
@@ -150,6 +160,19 @@ void kiln__bus_emit(struct kiln_bus *bus, const struct kiln_event *ev)
 		copy.struct_size = sizeof(copy);
 		copy.u.job_finished.metrics = job_stats(bus, ev->job->id)->m;
 		ev = &copy;
+	}
+	if (bus->store) {
+		/* The log store fills in job.started's log_dir and
+		 * previous_duration_ns: in a copy, zero beyond what the
+		 * sender's struct holds. */
+		if (ev != &copy) {
+			size_t n = ev->struct_size < sizeof(copy) ? ev->struct_size : sizeof(copy);
+			memset(&copy, 0, sizeof(copy));
+			memcpy(&copy, ev, n);
+			copy.struct_size = sizeof(copy);
+			ev = &copy;
+		}
+		kiln__logstore_event(bus->store, &copy);
 	}
 	for (size_t i = 0; i < bus->n_sinks && !bus->closed; i++) {
 		struct sink *s = &bus->sinks[i];
@@ -208,6 +231,7 @@ void kiln__bus_free(struct kiln_bus *bus)
 	}
 	free(bus->jobs);
 	free(bus->sinks);
+	kiln__logstore_free(bus->store);
 	pthread_mutex_destroy(&bus->mu);
 	free(bus);
 }

@@ -16,6 +16,10 @@ struct kiln_bus *kiln__bus_new(void);
 int kiln__bus_add_renderer(struct kiln_bus *bus, const struct kiln_renderer *vt,
 			   const struct kiln_renderer_opts *opts, struct kiln_err *err);
 void kiln__bus_add_sink(struct kiln_bus *bus, kiln_sink_fn fn, void *ctx);
+struct kiln_logstore;
+/* Keep build records (core/logstore.h) of what the bus carries; the bus
+ * owns store from now on and frees it. */
+void kiln__bus_set_logstore(struct kiln_bus *bus, struct kiln_logstore *store);
 /* Deliver ev (see kiln_host.emit). */
 void kiln__bus_emit(struct kiln_bus *bus, const struct kiln_event *ev);
 /* Metrics so far of the job with this id; zeroes if unknown. */

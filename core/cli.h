@@ -148,6 +148,9 @@ struct kiln_progress_opts {
 	bool verbose;
 	bool no_emoji;
 	int fd;           /* output, default 2 (stderr), like buildx */
+	/* Non-NULL: keep build records (full vertex logs, durations for the
+	 * ETA; core/logstore.h) keyed by this, e.g. context + Dockerfile. */
+	const char *record_key;
 };
 struct kiln_bus;
 /* Choose and open the renderer(s) of opts->mode on a new bus. */

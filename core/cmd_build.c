@@ -489,8 +489,18 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 			addr);
 		return KILN_EXIT_USAGE;
 	}
+	/* Build records (full logs, durations for the tty's ETA) are kept
+	 * per context directory, Dockerfile and stage. */
+	char *ctxdir = realpath(b->o.context, NULL);
+	char *record_key = kiln__xasprintf("%s|%s|%s", ctxdir ? ctxdir : b->o.context,
+					   b->o.dockerfile ? b->o.dockerfile : "Dockerfile",
+					   b->o.target ? b->o.target : "");
+	free(ctxdir);
+	b->progress.record_key = record_key;
 	struct kiln_bus *bus = NULL;
 	rc = kiln__progress_open(ctx, &b->progress, &bus, &err);
+	b->progress.record_key = NULL;
+	free(record_key);
 	if (rc < 0) {
 		kiln__err_print(&err);
 		return kiln__exit_code(rc);

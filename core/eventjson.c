@@ -340,8 +340,13 @@ static int dec_job_started(struct dec *d, json_t *o, struct kiln_event *ev)
 	if ((rc = get_str(d, o, "frontend", false, &e->frontend)) < 0 ||
 	    (rc = get_str(d, o, "backend", false, &e->backend)) < 0 ||
 	    (rc = get_c_int(d, o, "steps", false, 0, INT_MAX, &e->steps)) < 0 ||
-	    (rc = get_c_int(d, o, "jobs", false, 0, INT_MAX, &e->jobs)) < 0)
+	    (rc = get_c_int(d, o, "jobs", false, 0, INT_MAX, &e->jobs)) < 0 ||
+	    (rc = get_str(d, o, "log_dir", false, &e->log_dir)) < 0)
 		return rc;
+	json_int_t prev;
+	if ((rc = get_int(d, o, "previous_duration_ns", false, 0, JINT_MAX, &prev)) < 0)
+		return rc;
+	e->previous_duration_ns = (int64_t)prev;
 	return 0;
 }
 

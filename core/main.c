@@ -116,7 +116,11 @@ const struct kiln_cmd kiln__commands[] = {
 	  "Options:\n"
 	  "      --progress MODE        Renderer to use (default: plain)\n"
 	  "      --no-emoji             ASCII symbols only\n"
-	  "  -v, --verbose              Show every log line and raw event\n" },
+	  "  -v, --verbose              Show every log line and raw event\n"
+	  "      --speed FACTOR         Replay at FACTOR times the recorded pace (default 0:\n"
+	  "                             as fast as possible)\n"
+	  "      --pause-at N           Hold after the Nth event until SIGUSR1 (repeatable;\n"
+	  "                             SIGINT/SIGTERM stop the replay)\n" },
 	{ "workers", kiln__cmd_workers, KILN_CMD_PLUGINS,
 	  "kiln workers [--addr ADDRESS] [--format table|json] [-v]",
 	  "List the engine's workers and their platforms",

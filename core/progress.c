@@ -8,6 +8,7 @@
 
 #include "bus.h"
 #include "cli.h"
+#include "logstore.h"
 #include "util.h"
 
 static bool env_set(const char *name)
@@ -70,6 +71,9 @@ int kiln__progress_open(struct kiln_ctx *ctx, const struct kiln_progress_opts *p
 			return rc;
 		}
 	}
+	if (po->record_key)
+		kiln__bus_set_logstore(bus, kiln__logstore_open(po->record_key,
+								KILN_LOGSTORE_KEEP_RUNS));
 	*busp = bus;
 	return 0;
 }

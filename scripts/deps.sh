@@ -19,7 +19,9 @@ PKGS=(
 	curl jq bc tmux valgrind
 	clang libclang-rt-14-dev  # make fuzz: the parser's libFuzzer target
 	openssh-client   # ssh-agent/ssh-keygen for the --ssh forwarding test
-	time             # GNU time: peak RSS in bench/
+	time             # GNU time: peak RSS in bench/, CPU seconds in bench/render.sh
+	podman           # records Podman /build streams (tests/tty/engine/record.sh); tests replay the recordings
+	aha chromium fonts-noto-color-emoji  # pictures of the tty view in docs/ (scripts/tty-screenshot.sh)
 )
 
 missing=()

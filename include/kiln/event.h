@@ -61,6 +61,14 @@ struct kiln_event_job_started {
 	const char *backend;  /* backend plugin name, or NULL */
 	int steps;            /* steps this build runs (Step N/M), 0 unknown */
 	int jobs;             /* jobs in the whole run, 0 unknown */
+	/* Appended in ABI 1.0 before release: check KILN_HAS_FIELD. Both are
+	 * filled in by the core when it keeps build records (kiln build). */
+	const char *log_dir;  /* where the core keeps this job's complete
+			       * vertex logs, one file per vertex named after
+			       * its digest (docs/events.md), or NULL */
+	int64_t previous_duration_ns; /* wall time of the last successful
+				       * build of the same target and platform
+				       * kiln recorded, 0 when none */
 };
 
 /* KILN_EVENT_JOB_FINISHED */

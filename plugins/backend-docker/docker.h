@@ -117,6 +117,7 @@ struct docker_stream {
 	struct docker_item *items; /* pull progress of the current step */
 	size_t n_items, cap_items;
 	bool exporting;           /* "Successfully built" (or COMMIT) seen */
+	bool pulling;             /* in a FROM step: Podman's pull lines count */
 	bool wrote_image;         /* "writing image" status sent */
 	char *image_id;           /* last aux.ID, "sha256:…" */
 	char *short_id;           /* from "Successfully built X" */

@@ -13,6 +13,10 @@
  * its output becomes the vertex's log; the builder's own chatter
  * (" ---> Running in …", "Removing intermediate container …") is dropped;
  * "Successfully built/tagged" becomes an "exporting to image" vertex.
+ * Pulls become statuses of the FROM step, as BuildKit reports them:
+ * Docker's status/progress/id messages per layer, and Podman's text
+ * ("Trying to pull R..." an item "pulling R"; "Copying blob sha256:…" a
+ * layer item, done at "Writing manifest to image destination").
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -154,8 +158,12 @@ static void items_clear(struct docker_stream *s)
 	s->n_items = 0;
 }
 
+static void pull_items_done(struct docker_stream *s);
+
 static void step_begin(struct docker_stream *s, int n, int m, const char *instr)
 {
+	if (s->pulling)
+		pull_items_done(s);
 	vertex_complete(s, &s->cur, NULL);
 	items_clear(s);
 	/* Steps of a stage form a chain; FROM starts a new one. */
@@ -179,12 +187,16 @@ static void step_begin(struct docker_stream *s, int n, int m, const char *instr)
 	docker_buf_release(s->host, &name);
 	s->step = n;
 	s->steps = m;
+	s->pulling = from;
 }
 
 static void export_begin(struct docker_stream *s)
 {
 	if (s->exporting)
 		return;
+	if (s->pulling)
+		pull_items_done(s);
+	s->pulling = false;
 	vertex_complete(s, &s->cur, NULL);
 	items_clear(s);
 	char input[DOCKER_DIGEST_SIZE] = "";
@@ -206,6 +218,60 @@ static void export_status(struct docker_stream *s, const char *what, const char 
 	int64_t t = now(s);
 	emit_status(s, s->cur.digest, id.p, 0, 0, t, t);
 	docker_buf_release(s->host, &id);
+}
+
+/* ---- Podman's pull text ------------------------------------------------------ */
+
+/* A progress item of the current step, started now or updated. */
+static void pull_item(struct docker_stream *s, const char *id, bool done);
+
+/* Finish every item of the current step that is still open. */
+static void pull_items_done(struct docker_stream *s)
+{
+	for (size_t i = 0; i < s->n_items; i++)
+		if (!s->items[i].completed_ns)
+			pull_item(s, s->items[i].id, true);
+}
+
+/* "Trying to pull R...", "Copying blob sha256:… [done]", …; false when
+ * line is not one of them (then it is the step's output). */
+static bool podman_pull_line(struct docker_stream *s, const char *line, size_t len)
+{
+	if (!s->pulling || !s->cur.digest[0])
+		return false;
+	if (starts(line, len, "Trying to pull ")) {
+		const char *ref = line + 15;
+		size_t n = len - 15;
+		while (n && ref[n - 1] == '.')
+			n--;
+		struct docker_buf id = { 0 };
+		docker_buf_adds(s->host, &id, "pulling ");
+		docker_buf_add(s->host, &id, ref, n);
+		pull_item(s, id.p, false);
+		docker_buf_release(s->host, &id);
+		return true;
+	}
+	if (starts(line, len, "Copying blob ") || starts(line, len, "Copying config ")) {
+		bool blob = line[8] == 'b';
+		const char *d = line + (blob ? 13 : 15);
+		size_t n = strcspn(d, " ");
+		bool done = strstr(d + n, "done") || strstr(d + n, "skipped");
+		struct docker_buf id = { 0 };
+		if (!blob)
+			docker_buf_adds(s->host, &id, "config ");
+		docker_buf_add(s->host, &id, d, n);
+		pull_item(s, id.p, done || !blob);
+		docker_buf_release(s->host, &id);
+		return true;
+	}
+	if (starts(line, len, "Getting image source signatures") ||
+	    starts(line, len, "Storing signatures"))
+		return true;
+	if (starts(line, len, "Writing manifest to image destination")) {
+		pull_items_done(s);
+		return true;
+	}
+	return false;
 }
 
 /* ---- builder text -------------------------------------------------------- */
@@ -290,6 +356,8 @@ static void builder_line(struct docker_stream *s, char *line, size_t len)
 		emit_warning(s, line + 10);
 	} else if (starts(line, len, "[WARNING]: ")) {
 		emit_warning(s, line + 11);
+	} else if (podman_pull_line(s, line, len)) {
+		/* a pull status of the FROM step */
 	} else {
 		line[len] = '\n';
 		emit_log(s, 1, line, len + 1);
@@ -304,7 +372,9 @@ static bool builder_text(const char *m, size_t len)
 	static const char *const prefixes[] = {
 		"Step ", "STEP ", " ---> ", "--> ", "Removing intermediate container ",
 		"Successfully built ", "Successfully tagged ", "COMMIT", "[Warning] ",
-		"[WARNING]: ",
+		"[WARNING]: ", "Trying to pull ", "Getting image source signatures",
+		"Copying blob ", "Copying config ", "Writing manifest to image destination",
+		"Storing signatures",
 	};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (starts(m, len, prefixes[i]))
@@ -365,6 +435,14 @@ static struct docker_item *item_get(struct docker_stream *s, const char *id)
 	struct docker_item *it = &s->items[s->n_items++];
 	*it = (struct docker_item){ xstrndup(s->host, id, strlen(id)), now(s), 0 };
 	return it;
+}
+
+static void pull_item(struct docker_stream *s, const char *id, bool done)
+{
+	struct docker_item *it = item_get(s, id);
+	if (done && !it->completed_ns)
+		it->completed_ns = now(s);
+	emit_status(s, owner(s), it->id, 0, 0, it->started_ns, it->completed_ns);
 }
 
 static void on_status(struct docker_stream *s, const char *status, const char *id,

@@ -262,6 +262,11 @@ static void add_job_started(struct state *st, json_t *o, const struct kiln_event
 		set_int(o, "steps", e->steps);
 	if (e->jobs)
 		set_int(o, "jobs", e->jobs);
+	if (KILN_HAS_FIELD(ev, struct kiln_event, u.job_started.previous_duration_ns)) {
+		set_opt_str(st, o, "log_dir", e->log_dir);
+		if (e->previous_duration_ns > 0)
+			set_int(o, "previous_duration_ns", e->previous_duration_ns);
+	}
 }
 
 static void add_job_finished(struct state *st, json_t *o, const struct kiln_event *ev)
