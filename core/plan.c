@@ -264,31 +264,59 @@ static char *cycle_text(struct resolver *r, size_t from, const char *last, bool 
 	return kiln__sb_detach(&sb);
 }
 
+/* The depth-first walks over groups, inherits and dependencies. */
+enum walk { WALK_GROUPS, WALK_INHERITS, WALK_DEPS };
+
+/* Enter node i of walk w: 0 when it is already done (skip it), 1 when it
+ * is now on the path, or a negative code with the cycle it closes in
+ * *err (at the file:line of the cycle's first node). */
+static int walk_enter(struct resolver *r, size_t i, enum walk w, struct kiln_err *err)
+{
+	if (r->state[i] == 2)
+		return 0;
+	if (r->state[i] == 1) {
+		size_t from = 0;
+		while (r->path[from] != i)
+			from++;
+		size_t f = r->path[from];
+		const char *name, *last, *file;
+		int line;
+		if (w == WALK_GROUPS) {
+			name = r->gbyname[f]->name, file = r->gbyname[f]->file;
+			line = r->gbyname[f]->line, last = r->gbyname[i]->name;
+		} else {
+			struct kiln_plan_target **v = w == WALK_DEPS ? r->inner : r->byname;
+			name = v[f]->name, file = v[f]->file, line = v[f]->line;
+			last = v[i]->name;
+		}
+		char *c = cycle_text(r, from, last, w == WALK_GROUPS);
+		int rc = kiln__err_at(err, KILN_E_INVALID, file, line, 0, "%s \"%s\": %s: %s",
+				      w == WALK_GROUPS ? "group" : "target", name,
+				      w == WALK_GROUPS ? "groups form a cycle"
+				      : w == WALK_INHERITS ? "inherits form a cycle"
+							   : "dependency cycle",
+				      c);
+		free(c);
+		return rc;
+	}
+	r->state[i] = 1;
+	r->path[r->n_path++] = i;
+	return 1;
+}
+
 /* ---- groups --------------------------------------------------------------------------------- */
 
 static int check_group(struct resolver *r, size_t gi, struct kiln_err *err)
 {
-	if (r->state[gi] == 2)
-		return 0;
-	const struct kiln_plan_group *g = r->gbyname[gi];
-	if (r->state[gi] == 1) {
-		size_t from = 0;
-		while (r->path[from] != gi)
-			from++;
-		char *c = cycle_text(r, from, g->name, true);
-		const struct kiln_plan_group *first = r->gbyname[r->path[from]];
-		int rc = kiln__err_at(err, KILN_E_INVALID, first->file, first->line, 0,
-				      "group \"%s\": groups form a cycle: %s", first->name, c);
-		free(c);
+	int rc = walk_enter(r, gi, WALK_GROUPS, err);
+	if (rc <= 0)
 		return rc;
-	}
-	r->state[gi] = 1;
-	r->path[r->n_path++] = gi;
+	const struct kiln_plan_group *g = r->gbyname[gi];
 	for (size_t i = 0; i < g->members.n; i++) {
 		const char *m = g->members.v[i];
 		long sub = find_group(r->gbyname, r->n_groups, m);
 		if (sub >= 0) {
-			int rc = check_group(r, (size_t)sub, err);
+			rc = check_group(r, (size_t)sub, err);
 			if (rc < 0)
 				return rc;
 		} else if (find_target(r->byname, r->n, m) < 0) {
@@ -486,22 +514,10 @@ static long decl_pos(struct resolver *r, const struct kiln_plan_target *d)
  * as bake's Config.target (defaults come later, in load). */
 static int resolve(struct resolver *r, size_t i, struct kiln_err *err)
 {
-	if (r->state[i] == 2)
-		return 0;
-	const struct kiln_plan_target *d = r->byname[i];
-	if (r->state[i] == 1) {
-		size_t from = 0;
-		while (r->path[from] != i)
-			from++;
-		char *c = cycle_text(r, from, d->name, false);
-		const struct kiln_plan_target *first = r->byname[r->path[from]];
-		int rc = kiln__err_at(err, KILN_E_INVALID, first->file, first->line, 0,
-				      "target \"%s\": inherits form a cycle: %s", first->name, c);
-		free(c);
+	int rc = walk_enter(r, i, WALK_INHERITS, err);
+	if (rc <= 0)
 		return rc;
-	}
-	r->state[i] = 1;
-	r->path[r->n_path++] = i;
+	const struct kiln_plan_target *d = r->byname[i];
 	struct kiln_plan_target *t = kiln__arena_alloc(r->plan->arena, sizeof(*t));
 	for (size_t k = 0; k < d->inherits.n; k++) {
 		const char *pn = d->inherits.v[k];
@@ -515,7 +531,7 @@ static int resolve(struct resolver *r, size_t i, struct kiln_err *err)
 					    near ? " (did you mean '" : grp ? "; only targets can be "
 					    "inherited" : "", near ? near : "", near ? "'?)" : "");
 		}
-		int rc = resolve(r, (size_t)p, err);
+		rc = resolve(r, (size_t)p, err);
 		if (rc < 0)
 			return rc;
 		merge_target(r->plan->arena, t, r->inner[p]);
@@ -616,24 +632,12 @@ static int target_deps(struct resolver *r, const struct kiln_plan_target *t, str
 
 static int check_deps(struct resolver *r, size_t i, struct kiln_err *err)
 {
-	if (r->state[i] == 2)
-		return 0;
-	const struct kiln_plan_target *t = r->inner[i];
-	if (r->state[i] == 1) {
-		size_t from = 0;
-		while (r->path[from] != i)
-			from++;
-		char *c = cycle_text(r, from, t->name, false);
-		const struct kiln_plan_target *first = r->inner[r->path[from]];
-		int rc = kiln__err_at(err, KILN_E_INVALID, first->file, first->line, 0,
-				      "target \"%s\": dependency cycle: %s", first->name, c);
-		free(c);
+	int rc = walk_enter(r, i, WALK_DEPS, err);
+	if (rc <= 0)
 		return rc;
-	}
-	r->state[i] = 1;
-	r->path[r->n_path++] = i;
+	const struct kiln_plan_target *t = r->inner[i];
 	struct deps d = { 0 };
-	int rc = target_deps(r, t, &d, err);
+	rc = target_deps(r, t, &d, err);
 	/* visit in the order written, so the cycle reported is the first */
 	for (size_t n = 0; rc == 0 && n < d.n; n++) {
 		size_t k = d.v[n].pos;
