@@ -35,7 +35,7 @@ ALL_LDFLAGS = $(SANLD) $(LDFLAGS)
 # Libraries of the core (Lua for kiln.lua, jansson for JSON replay/plan,
 # protobuf-c and libcrypto's SHA-256 for the LLB graph builder); plugins
 # list theirs in plugins/<dir>/pkgs.
-CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto libarchive
+CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto libarchive libcurl
 CORE_CFLAGS := $(shell $(PKG) --cflags $(CORE_PKGS) 2>/dev/null)
 CORE_LIBS := $(shell $(PKG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lpthread
 

@@ -56,6 +56,7 @@ enum kiln_need {
 	KILN_NEED_WORKERS,
 	KILN_NEED_DISK_USAGE,
 	KILN_NEED_PRUNE,
+	KILN_NEED_PUSH,   /* push from the engine's image store */
 };
 /* The backend that serves addr best (highest probe() score > 0) among
  * those providing `need`, or NULL. */

@@ -35,6 +35,8 @@ static bool provides(const struct kiln_backend *b, enum kiln_need need)
 		return KILN_HAS_FIELD(b, struct kiln_backend, disk_usage) && b->disk_usage;
 	case KILN_NEED_PRUNE:
 		return KILN_HAS_FIELD(b, struct kiln_backend, prune) && b->prune;
+	case KILN_NEED_PUSH:
+		return KILN_HAS_FIELD(b, struct kiln_backend, push) && b->push;
 	}
 	return false;
 }

@@ -21,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "bus.h"
 #include "cli.h"
 #include "plan.h"
+#include "publish.h"
 #include "util.h"
 
 #define DEFAULT_JOBS 16
@@ -35,6 +37,7 @@ struct builder {
 	const char *name;
 	struct kiln_connect_opts copts;
 	const struct kiln_backend *be;
+	const struct kiln_backend *pusher; /* pushes from its image store, or NULL */
 	const struct kiln_plan_list *platforms; /* native; NULL: none declared */
 	int max_jobs;   /* 0: no limit of its own */
 	int running;
@@ -63,8 +66,28 @@ struct job {
 	struct kiln_err err;
 	struct kiln_job_metrics metrics;
 	char *digest;
+	char *image_id;    /* the engine's image ID (config digest), if any */
 	char *failed_step; /* the first vertex that failed, from the bus */
 	struct kiln_job kj;
+};
+
+/* A target whose images go to a registry: published once all its jobs
+ * have succeeded (with --publish after-all: once every job has). */
+enum pub_state { P_WAITING, P_RUNNING, P_DONE, P_FAILED, P_SKIPPED };
+
+struct pub {
+	struct sched *s;
+	const struct kiln_plan_target *t;
+	struct kiln_strv refs;   /* NAME[:TAG] to push to */
+	char *by_digest_name;    /* the first ref's repository, for an exporter
+				  * that pushes by digest */
+	bool insecure;           /* registry.insecure=true */
+	enum pub_state state;
+	pthread_t thread;
+	bool finished;
+	int rc;
+	struct kiln_err err;
+	struct kiln_publish_out out;
 };
 
 struct sched {
@@ -77,6 +100,11 @@ struct sched {
 	int max_jobs;
 	bool keep_going;
 	bool no_cache, pull;
+	bool push_all;    /* --push: every target's output is type=registry */
+	bool after_all;   /* --publish after-all */
+	struct pub *pubs; /* targets that push, in plan order */
+	size_t n_pubs;
+	int publishing;   /* publish threads running */
 	struct kiln_bus *bus;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -161,20 +189,84 @@ static int mkdir_p(const char *path)
 	return rc;
 }
 
+/* The value of key in output CSV o ("type=image,push=true"), malloc'd,
+ * or NULL. Plain CSV: a quoted value with commas is not split out. */
+static char *csv_value(const char *o, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = o; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		if (strncmp(p, key, kl) == 0 && (p[kl] == '=' || p[kl] == ',' || !p[kl])) {
+			const char *v = p[kl] == '=' ? p + kl + 1 : p + kl;
+			return kiln__xasprintf("%.*s", (int)strcspn(v, ","), v);
+		}
+	}
+	return NULL;
+}
+
+/* Does output o push to a registry (type=registry, or type=image with
+ * push=true)? */
+static bool output_pushes(const char *o)
+{
+	char *type = csv_value(o, "type"), *push = csv_value(o, "push");
+	bool r = type && (strcmp(type, "registry") == 0 ||
+			  (strcmp(type, "image") == 0 && push &&
+			   (!*push || strcmp(push, "true") == 0)));
+	free(type);
+	free(push);
+	return r;
+}
+
+/* The pub of target t, or NULL. */
+static struct pub *pub_of(struct sched *s, const struct kiln_plan_target *t)
+{
+	for (size_t i = 0; i < s->n_pubs; i++)
+		if (s->pubs[i].t == t)
+			return &s->pubs[i];
+	return NULL;
+}
+
 /*
  * The outputs of one platform's job. A target with several platforms runs
  * one solve per platform; a local export (type=local, or a bare path) then
  * goes to DEST/<os>_<arch>[_<variant>], where buildx puts each platform of
- * a multi-platform build.
+ * a multi-platform build. An output that pushes is kept in the engine
+ * instead (the publish step pushes it once the target is built): an
+ * image in dockerd's store, or, where the engine has no store to push
+ * from, BuildKit's image exporter pushing by digest only.
  */
-static int job_outputs(struct kiln_arena *a, const struct kiln_plan_job *pj, const char *dir,
-		       const char ***out, struct kiln_err *err)
+static int job_outputs(struct sched *s, struct kiln_arena *a, const struct kiln_plan_job *pj,
+		       const struct builder *b, const char ***out, size_t *n_out,
+		       struct kiln_err *err)
 {
 	const struct kiln_plan_target *t = pj->target;
-	const char **v = kiln__arena_alloc(a, (t->output.n + 1) * sizeof(*v));
-	for (size_t i = 0; i < t->output.n; i++) {
-		const char *o = t->output.v[i];
+	const char *dir = s->plan->dir;
+	const char *const *outs = t->output.v;
+	size_t n = t->output.n;
+	static const char *const registry[] = { "type=registry" };
+	if (s->push_all) { /* bake's --push: *.output=type=registry */
+		outs = registry;
+		n = 1;
+	}
+	const struct pub *pub = pub_of(s, t);
+	const char **v = kiln__arena_alloc(a, (n + 1) * sizeof(*v));
+	*n_out = n;
+	for (size_t i = 0; i < n; i++) {
+		const char *o = outs[i];
 		bool csv = strchr(o, '=') != NULL;
+		if (csv && pub && output_pushes(o)) {
+			if (b->pusher)
+				v[i] = "type=image";
+			else if (t->platforms.n > 1)
+				v[i] = kiln__arena_strdup(a, "type=image,push=true,push-by-digest=true");
+			else
+				v[i] = o;
+			if (!b->pusher && t->platforms.n > 1 && pub->by_digest_name) {
+				char *w = kiln__xasprintf("%s,name=%s", v[i], pub->by_digest_name);
+				v[i] = kiln__arena_strdup(a, w);
+				free(w);
+			}
+			continue;
+		}
 		bool local = !csv || strstr(o, "type=local") != NULL;
 		const char *dest = csv ? strstr(o, "dest=") : o;
 		if (dest && csv && dest != o && dest[-1] != ',')
@@ -192,21 +284,21 @@ static int job_outputs(struct kiln_arena *a, const struct kiln_plan_job *pj, con
 			if (mkdir_p(base) < 0)
 				return kiln__err(err, KILN_E_IO, "target \"%s\": cannot create output "
 						 "directory '%s': %s", t->name, base, strerror(errno));
-			size_t n = strlen(base) + strlen(pj->platform) + 2;
-			char *sub = kiln__arena_alloc(a, n);
-			snprintf(sub, n, "%s/%s", base, platform_dir(a, pj->platform));
+			size_t sn = strlen(base) + strlen(pj->platform) + 2;
+			char *sub = kiln__arena_alloc(a, sn);
+			snprintf(sub, sn, "%s/%s", base, platform_dir(a, pj->platform));
 			base = sub;
 		}
 		/* the CSV with dest replaced */
 		size_t pre = csv ? (size_t)(dval - o) : 0;
 		const char *post = dval + dlen;
-		size_t n = pre + strlen(base) + strlen(post) + (csv ? 1 : 17);
-		char *s = kiln__arena_alloc(a, n);
+		size_t sn = pre + strlen(base) + strlen(post) + (csv ? 1 : 17);
+		char *str = kiln__arena_alloc(a, sn);
 		if (csv)
-			snprintf(s, n, "%.*s%s%s", (int)pre, o, base, post);
+			snprintf(str, sn, "%.*s%s%s", (int)pre, o, base, post);
 		else
-			snprintf(s, n, "type=local,dest=%s", base);
-		v[i] = s;
+			snprintf(str, sn, "type=local,dest=%s", base);
+		v[i] = str;
 	}
 	*out = v;
 	return 0;
@@ -308,11 +400,12 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	o.no_cache = t->no_cache || s->no_cache;
 	o.pull = t->pull || s->pull;
 	const char **outputs = NULL;
-	int rc = job_outputs(a, pj, s->plan->dir, &outputs, err);
+	size_t n_outputs = 0;
+	int rc = job_outputs(s, a, pj, j->builder, &outputs, &n_outputs, err);
 	if (rc < 0)
 		return rc;
 	o.outputs = outputs;
-	o.n_outputs = t->output.n;
+	o.n_outputs = n_outputs;
 	struct kiln_kv *contexts = NULL;
 	if ((rc = job_contexts(s, a, t, &contexts, err)) < 0)
 		return rc;
@@ -397,6 +490,8 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	j->metrics = kiln__bus_metrics(s->bus, pj->id);
 	if (rc == 0 && res.image_digest)
 		j->digest = kiln__xstrdup(res.image_digest);
+	if (rc == 0 && res.config_digest)
+		j->image_id = kiln__xstrdup(res.config_digest);
 	return rc;
 }
 
@@ -448,6 +543,163 @@ static void step_sink(void *ctx, const struct kiln_event *ev)
 			return;
 		}
 	}
+}
+
+/* ---- publishing ---------------------------------------------------------------------------- */
+
+/* "linux/amd64" style name of the machine kiln runs on. */
+static const char *host_arch(void)
+{
+	static char arch[sizeof(((struct utsname *)0)->machine)];
+	struct utsname u;
+	if (!arch[0] && uname(&u) == 0)
+		snprintf(arch, sizeof(arch), "%s",
+			 strcmp(u.machine, "x86_64") == 0	? "amd64"
+			 : strcmp(u.machine, "aarch64") == 0 ? "arm64"
+							      : u.machine);
+	return arch;
+}
+
+static void *pub_main(void *arg)
+{
+	struct pub *p = arg;
+	struct sched *s = p->s;
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_jobs; i++)
+		n += s->jobs[i].pj->target == p->t;
+	struct kiln_publish_image *im = kiln__xcalloc(n + 1, sizeof(*im));
+	/* The machine's own platform last: between the pushes and the index,
+	 * the tag (and dockerd's local tag) points at the last one. */
+	size_t k = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0, rank = 0; i < s->n_jobs; i++) {
+			const struct job *j = &s->jobs[i];
+			if (j->pj->target != p->t)
+				continue;
+			rank++;
+			const char *pl = j->pj->platform;
+			const char *arch = pl && strchr(pl, '/') ? strchr(pl, '/') + 1 : NULL;
+			bool native = !arch || strncmp(arch, host_arch(), strlen(host_arch())) == 0;
+			if (native != (pass == 1))
+				continue;
+			im[k++] = (struct kiln_publish_image){
+				.platform = pl, .pusher = j->builder->pusher,
+				.copts = &j->builder->copts, .image = j->image_id,
+				.digest = j->digest, .rank = rank - 1,
+			};
+		}
+	struct kiln_publish_req req = {
+		.target = p->t->name, .refs = (const char *const *)p->refs.v,
+		.n_refs = p->refs.n, .insecure = p->insecure,
+		.index = p->t->platforms.n > 1, .images = im, .n_images = k,
+	};
+	bool done_by_exporter = p->t->platforms.n <= 1 && k == 1 && !im[0].pusher;
+	int rc = done_by_exporter ? 0 : kiln__publish(&req, &p->out, &p->err);
+	free(im);
+	pthread_mutex_lock(&s->mu);
+	p->rc = rc;
+	p->finished = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Under s->mu: start, skip or reap publish steps. Returns true while one
+ * may still start. */
+static bool pubs_step(struct sched *s)
+{
+	bool pending = false, all_done = true;
+	for (size_t i = 0; i < s->n_jobs; i++)
+		all_done = all_done && s->jobs[i].state == J_DONE;
+	for (size_t i = 0; i < s->n_pubs; i++) {
+		struct pub *p = &s->pubs[i];
+		if (p->finished) {
+			pthread_join(p->thread, NULL);
+			p->finished = false;
+			s->publishing--;
+			p->state = p->rc == 0 ? P_DONE : P_FAILED;
+			if (p->rc < 0 && !s->keep_going && !s->stop) {
+				s->stop = true;
+				cancel_running(s);
+			}
+		}
+		if (p->state != P_WAITING)
+			continue;
+		bool ready = true, blocked = false;
+		for (size_t k = 0; k < s->n_jobs; k++) {
+			const struct job *j = &s->jobs[k];
+			if (j->pj->target != p->t)
+				continue;
+			if (j->state == J_FAILED || j->state == J_CANCELLED || j->state == J_SKIPPED)
+				blocked = true;
+			else if (j->state != J_DONE)
+				ready = false;
+		}
+		if (blocked) {
+			p->state = P_SKIPPED;
+			continue;
+		}
+		if (s->after_all && !all_done)
+			ready = false;
+		if (!ready || s->stop) {
+			pending = pending || !s->stop;
+			continue;
+		}
+		p->state = P_RUNNING;
+		s->publishing++;
+		if (pthread_create(&p->thread, NULL, pub_main, p) != 0) {
+			s->publishing--;
+			p->state = P_FAILED;
+			p->rc = kiln__err(&p->err, KILN_E_NOMEM, "cannot start a thread to publish");
+		}
+	}
+	return pending;
+}
+
+/* The targets that push (an output of type=registry or push=true, or
+ * --push) and where to. Returns 0 or a usage exit code. */
+static int setup_pubs(struct sched *s)
+{
+	const struct kiln_plan *plan = s->plan;
+	(void)host_arch(); /* filled here, read by the publish threads */
+	s->pubs = kiln__xcalloc(plan->n_selected + 1, sizeof(*s->pubs));
+	for (size_t i = 0; i < plan->n_selected; i++) {
+		const struct kiln_plan_target *t = plan->selected[i];
+		struct pub p = { .s = s, .t = t };
+		bool pushes = s->push_all;
+		for (size_t k = 0; k < t->output.n && !s->push_all; k++) {
+			const char *o = t->output.v[k];
+			if (!strchr(o, '=') || !output_pushes(o))
+				continue;
+			pushes = true;
+			char *name = csv_value(o, "name"), *insecure = csv_value(o, "registry.insecure");
+			if (name && *name)
+				kiln__strv_push(&p.refs, name);
+			if (insecure && strcmp(insecure, "true") == 0)
+				p.insecure = true;
+			free(name);
+			free(insecure);
+		}
+		if (!pushes)
+			continue;
+		if (p.refs.n == 0)
+			for (size_t k = 0; k < t->tags.n; k++)
+				kiln__strv_push(&p.refs, t->tags.v[k]);
+		if (p.refs.n == 0) {
+			fprintf(stderr, "kiln: %s:%d: target \"%s\" pushes but has no tags and no "
+				"name= in its output\n", t->file, t->line, t->name);
+			kiln__strv_release(&p.refs);
+			return KILN_EXIT_USAGE;
+		}
+		/* name without the tag, for an exporter pushing by digest */
+		const char *r0 = p.refs.v[0];
+		const char *slash = strrchr(r0, '/');
+		const char *colon = strrchr(slash ? slash : r0, ':');
+		p.by_digest_name = colon ? kiln__xasprintf("%.*s", (int)(colon - r0), r0)
+					 : kiln__xstrdup(r0);
+		s->pubs[s->n_pubs++] = p;
+	}
+	return 0;
 }
 
 /* ---- the scheduler ------------------------------------------------------------------------ */
@@ -591,10 +843,15 @@ static void run_all(struct sched *s)
 				fail_now(s, j, KILN_E_NOMEM, "cannot start a thread for the job");
 			}
 		}
-		if (s->running == 0 && (s->stop || !waiting))
+		if (pubs_step(s))
+			waiting = true;
+		if (s->running == 0 && s->publishing == 0 && (s->stop || !waiting))
 			break;
 		pthread_cond_wait(&s->cv, &s->mu);
 	}
+	for (size_t i = 0; i < s->n_pubs; i++)
+		if (s->pubs[i].state == P_WAITING)
+			s->pubs[i].state = P_SKIPPED;
 	/* What never started. */
 	for (size_t i = 0; i < s->n_jobs; i++)
 		if (s->jobs[i].state == J_WAITING)
@@ -656,6 +913,25 @@ static void print_summary(struct sched *s, FILE *f)
 			}
 		}
 	}
+	/* What went to registries, and what was held back. */
+	size_t pushed = 0, held = 0;
+	for (size_t i = 0; i < s->n_pubs; i++) {
+		pushed += s->pubs[i].out.n_lines;
+		held += s->pubs[i].state == P_SKIPPED;
+	}
+	if (pushed)
+		kiln__sb_addf(&sb, "\npushed:\n");
+	for (size_t i = 0; i < s->n_pubs; i++)
+		for (size_t k = 0; k < s->pubs[i].out.n_lines; k++)
+			kiln__sb_addf(&sb, "  %s\n", s->pubs[i].out.lines[k]);
+	if (held)
+		kiln__sb_addf(&sb, "\nnot pushed (%s): ", s->after_all ? "--publish after-all, and "
+			      "a job did not succeed" : "their jobs did not all succeed");
+	for (size_t i = 0, k = 0; i < s->n_pubs; i++)
+		if (s->pubs[i].state == P_SKIPPED)
+			kiln__sb_addf(&sb, "%s%s", k++ ? ", " : "", s->pubs[i].t->name);
+	if (held)
+		kiln__sb_addf(&sb, "\n");
 	/* Every failure, with its message (the renderer showed the step). */
 	size_t failed = 0;
 	for (size_t i = 0; i < s->n_jobs; i++)
@@ -674,6 +950,10 @@ static void print_summary(struct sched *s, FILE *f)
 			kiln__sb_addf(&sb, "%s:%d: ", j->err.file, j->err.line);
 		kiln__sb_addf(&sb, "%s\n", j->err.msg[0] ? j->err.msg : kiln__strerror(j->rc));
 	}
+	for (size_t i = 0; i < s->n_pubs; i++)
+		if (s->pubs[i].state == P_FAILED)
+			kiln__sb_addf(&sb, "%spublish %s: %s\n", failed ? "  " : "\n",
+				      s->pubs[i].t->name, s->pubs[i].err.msg);
 	fwrite(sb.buf, 1, sb.len, f);
 	fflush(f);
 	kiln__sb_release(&sb);
@@ -683,7 +963,7 @@ static void print_summary(struct sched *s, FILE *f)
 
 enum {
 	OPT_JOBS = 0x400, OPT_FAIL_FAST, OPT_KEEP_GOING, OPT_PROGRESS, OPT_NO_EMOJI,
-	OPT_ADDR, OPT_NO_CACHE, OPT_PULL,
+	OPT_ADDR, OPT_NO_CACHE, OPT_PULL, OPT_PUSH, OPT_PUBLISH,
 };
 
 struct build_plan_cli {
@@ -693,7 +973,7 @@ struct build_plan_cli {
 	const char *addr;
 	int jobs;
 	int fail_mode; /* 0 unset, 1 fail-fast, 2 keep-going */
-	bool no_cache, pull;
+	bool no_cache, pull, push, after_all;
 };
 
 static int parse_args(struct build_plan_cli *c, int argc, char **argv)
@@ -712,6 +992,8 @@ static int parse_args(struct build_plan_cli *c, int argc, char **argv)
 		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 		{ "pull", no_argument, NULL, OPT_PULL },
+		{ "push", no_argument, NULL, OPT_PUSH },
+		{ "publish", required_argument, NULL, OPT_PUBLISH },
 		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
 		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
 		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
@@ -754,6 +1036,16 @@ static int parse_args(struct build_plan_cli *c, int argc, char **argv)
 		case OPT_ADDR: c->addr = optarg; break;
 		case OPT_NO_CACHE: c->no_cache = true; break;
 		case OPT_PULL: c->pull = true; break;
+		case OPT_PUSH: c->push = true; break;
+		case OPT_PUBLISH:
+			if (strcmp(optarg, "after-all") == 0)
+				c->after_all = true;
+			else if (strcmp(optarg, "per-target") == 0)
+				c->after_all = false;
+			else
+				return kiln__usage_error("build", "--publish takes 'per-target' (the "
+							 "default) or 'after-all', not '%s'", optarg);
+			break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -818,6 +1110,11 @@ static int setup_builders(struct sched *s, struct build_plan_cli *c)
 	for (size_t i = 0; i < s->n_builders; i++) {
 		struct builder *b = &s->builders[i];
 		b->be = kiln__pick_backend(s->ctx, b->copts.addr, KILN_NEED_SOLVE);
+		/* A probe under 10 is a "maybe" (e.g. a socket named buildkit):
+		 * such an engine has no image store to push from. */
+		b->pusher = kiln__pick_backend(s->ctx, b->copts.addr, KILN_NEED_PUSH);
+		if (b->pusher && b->pusher->probe(b->copts.addr) < 10)
+			b->pusher = NULL;
 		if (!b->be) {
 			b->down = true;
 			b->why_down = kiln__xasprintf("no backend plugin can reach '%s' (see 'kiln "
@@ -841,7 +1138,14 @@ static void sched_release(struct sched *s)
 			free(s->builders[i].owned[k]);
 	}
 	free(s->builders);
+	for (size_t i = 0; i < s->n_pubs; i++) {
+		kiln__strv_release(&s->pubs[i].refs);
+		free(s->pubs[i].by_digest_name);
+		kiln__publish_out_release(&s->pubs[i].out);
+	}
+	free(s->pubs);
 	for (size_t i = 0; i < s->n_jobs; i++) {
+		free(s->jobs[i].image_id);
 		free(s->jobs[i].digest);
 		free(s->jobs[i].failed_step);
 	}
@@ -865,8 +1169,12 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 			rc = KILN_EXIT_USAGE;
 		}
 	}
+	s.push_all = c.push;
+	s.after_all = c.after_all;
 	if (rc == 0)
 		rc = setup_builders(&s, &c);
+	if (rc == 0)
+		rc = setup_pubs(&s);
 	if (rc == 0) {
 		struct kiln_err err = { 0 };
 		if (kiln__progress_open(ctx, &c.progress, &s.bus, &err) < 0) {
@@ -919,10 +1227,17 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < s.n_jobs && !first; i++)
 		if (s.jobs[i].state == J_FAILED)
 			first = s.jobs[i].rc;
+	for (size_t i = 0; i < s.n_pubs && !first; i++)
+		if (s.pubs[i].state == P_FAILED)
+			first = s.pubs[i].rc;
 	if (quiet || json) /* no summary: the failures, one line each */
 		for (size_t i = 0; i < s.n_jobs; i++)
 			if (s.jobs[i].state == J_FAILED)
 				kiln__err_print(&s.jobs[i].err);
+	if (quiet || json)
+		for (size_t i = 0; i < s.n_pubs; i++)
+			if (s.pubs[i].state == P_FAILED)
+				kiln__err_print(&s.pubs[i].err);
 	if (s.signo == SIGINT)
 		rc = KILN_EXIT_SIGINT;
 	else if (s.signo == SIGTERM)

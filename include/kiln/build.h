@@ -99,4 +99,30 @@ struct kiln_solve_result {
 	size_t n_exporter_response;
 };
 
+/*
+ * One image pushed from an engine's image store to a registry: the Docker
+ * Engine API's POST /images/{name}/tag, then POST /images/{name}/push,
+ * whose aux message carries the manifest's digest and size
+ * (https://docs.docker.com/reference/api/engine/version/v1.41/#tag/Image/operation/ImagePush).
+ * The core fills it from the plan (sched.c's publish step); strings are
+ * borrowed for the call.
+ */
+struct kiln_push {
+	uint32_t struct_size;
+	const struct kiln_job *job; /* the job that built the image (events) */
+	struct kiln_bus *bus;       /* for host->emit() */
+	const char *image;          /* in the engine's store: an image ID
+				     * "sha256:<hex>" or a reference */
+	const char *ref;            /* where to: "HOST[:PORT]/REPO:TAG", with a
+				     * registry host and a tag */
+};
+
+/* What a push stored in the registry. Filled by the backend. */
+struct kiln_push_result {
+	uint32_t struct_size;
+	char digest[72];     /* the manifest's digest, "sha256:<64 hex>" */
+	uint64_t size;       /* the manifest's length in bytes; 0 unknown */
+	char media_type[96]; /* the manifest's media type; "" unknown */
+};
+
 #endif

@@ -208,6 +208,20 @@ struct kiln_backend {
 	int (*connect_opts)(const struct kiln_host *host,
 			    const struct kiln_connect_opts *opts, void **conn,
 			    struct kiln_err *err);
+
+	/* Push an image of the engine's store (req->image) to a registry as
+	 * req->ref and fill *res with the manifest the registry now holds.
+	 * Credentials come from host->registry_credentials for the ref's
+	 * host. Returns 0, KILN_E_NOTFOUND (no such image), KILN_E_CONNECT
+	 * (engine gone), KILN_E_DENIED (the registry refused the
+	 * credentials), KILN_E_PROTOCOL (any other refusal, with the
+	 * registry's message), or KILN_E_CANCELLED after cancel(). NULL
+	 * when the engine has no image
+	 * store to push from (standalone buildkitd pushes in its exporter).
+	 * Newer than the rest: check KILN_HAS_FIELD(be, struct kiln_backend,
+	 * push) first. */
+	int (*push)(void *conn, const struct kiln_push *req, struct kiln_push_result *res,
+		    struct kiln_err *err);
 };
 
 /* ---- the host table: every way a plugin reaches the core ------------- */
@@ -277,6 +291,7 @@ struct kiln_host {
 	kiln_patterns_free_fn *patterns_free;
 	kiln_ignore_read_fn *ignore_read;
 	kiln_ignore_free_fn *ignore_free;
+	int (*registry_credentials)(const char *reg, char **username, char **secret);
 };
 
 /* The entry point every plugin exports (use KILN_EXPORT). host_abi equals

@@ -27,15 +27,6 @@
 #define PING_TIMEOUT_MS 3000L
 #define BODY_MAX (1024 * 1024) /* most of an error body kept */
 
-struct docker_conn {
-	const struct kiln_host *host;
-	char *addr;                  /* as given, for messages */
-	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char api[16];                /* "v1.41": the API version used */
-	char engine[128];            /* "Docker 20.10.24", "Podman 4.3.1" */
-	bool podman;
-	atomic_bool cancelled;
-};
 
 static bool has_prefix(const char *s, const char *prefix)
 {
@@ -77,7 +68,7 @@ static size_t collect_cb(char *data, size_t size, size_t n, void *ud)
 
 /* An easy handle for path ("/_ping", "/build?…") on the daemon's socket,
  * under the negotiated API version once known. */
-static CURL *easy_new(const struct docker_conn *conn, const char *path, char *errbuf)
+CURL *docker_easy_new(const struct docker_conn *conn, const char *path, char *errbuf)
 {
 	CURL *c = curl_easy_init();
 	if (!c)
@@ -102,7 +93,7 @@ static CURL *easy_new(const struct docker_conn *conn, const char *path, char *er
 }
 
 /* Why a transfer failed, in a few words. */
-static void cause(CURL *c, CURLcode rc, const char *errbuf, char *out, size_t len)
+void docker_cause(CURL *c, CURLcode rc, const char *errbuf, char *out, size_t len)
 {
 	long os_errno = 0;
 	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
@@ -125,7 +116,7 @@ static int http_get(struct docker_conn *conn, const char *path, struct docker_bu
 {
 	const struct kiln_host *host = conn->host;
 	char errbuf[CURL_ERROR_SIZE];
-	CURL *c = easy_new(conn, path, errbuf);
+	CURL *c = docker_easy_new(conn, path, errbuf);
 	if (!c)
 		return host->error(err, KILN_E_NOMEM, "cannot start libcurl");
 	struct { const struct kiln_host *host; struct docker_buf *b; } ud = { host, body };
@@ -136,7 +127,7 @@ static int http_get(struct docker_conn *conn, const char *path, struct docker_bu
 	int ret = 0;
 	if (rc != CURLE_OK) {
 		char why[512];
-		cause(c, rc, errbuf, why, sizeof(why));
+		docker_cause(c, rc, errbuf, why, sizeof(why));
 		ret = host->error(err, KILN_E_CONNECT, "cannot reach docker at %s: %s",
 				  conn->addr, why);
 	} else {
@@ -385,7 +376,7 @@ static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_re
 	struct docker_buf path = { 0 };
 	docker_buf_adds(host, &path, "/build?");
 	docker_buf_adds(host, &path, r.query);
-	t.curl = easy_new(conn, path.p, errbuf);
+	t.curl = docker_easy_new(conn, path.p, errbuf);
 	docker_buf_release(host, &path);
 	if (!t.curl) {
 		docker_context_free(ctx);
@@ -435,7 +426,7 @@ static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_re
 		docker_stream_finish(&st, err->msg);
 	} else if (cc != CURLE_OK) {
 		char why[512];
-		cause(c, cc, errbuf, why, sizeof(why));
+		docker_cause(c, cc, errbuf, why, sizeof(why));
 		docker_stream_finish(&st, why);
 		rc = host->error(err, cc == CURLE_COULDNT_CONNECT ? KILN_E_CONNECT : KILN_E_PROTOCOL,
 				 "%s docker at %s: %s",
@@ -502,6 +493,7 @@ static const struct kiln_backend backend = {
 	.solve = solve,
 	.cancel = cancel,
 	.disconnect = disconnect,
+	.push = docker_push,
 };
 
 KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,

@@ -6,6 +6,7 @@
  *   request.c  a dockerfile.v0 request + build options -> /build query
  *   context.c  the build context as a tar stream, made while it is sent
  *   stream.c   the daemon's JSON message stream -> kiln events
+ *   push.c     push: POST /images/{name}/tag and /images/{name}/push
  *   util.c     a byte buffer, synthetic vertex digests
  *
  * Private to this plugin: names are docker_* (hidden symbols).
@@ -16,9 +17,39 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <sys/types.h>
+#include <sys/un.h>
+
+#include <curl/curl.h>
 
 #include <kiln/kiln.h>
+
+/* ---- backend.c ---------------------------------------------------------- */
+
+/* One connection to a daemon. */
+struct docker_conn {
+	const struct kiln_host *host;
+	char *addr;                  /* as given, for messages */
+	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char api[16];                /* "v1.41": the API version used */
+	char engine[128];            /* "Docker 20.10.24", "Podman 4.3.1" */
+	bool podman;
+	atomic_bool cancelled;
+};
+
+/* An easy handle for path ("/_ping", "/build?…") on the daemon's socket,
+ * under the negotiated API version once known; errbuf gets curl's error
+ * text (CURL_ERROR_SIZE bytes). NULL when libcurl cannot start. */
+CURL *docker_easy_new(const struct docker_conn *conn, const char *path, char *errbuf);
+/* Why transfer c failed (rc), in a few words, into out. */
+void docker_cause(CURL *c, CURLcode rc, const char *errbuf, char *out, size_t len);
+
+/* ---- push.c ------------------------------------------------------------- */
+
+/* The backend's push() (see kiln/plugin.h). */
+int docker_push(void *conn, const struct kiln_push *req, struct kiln_push_result *res,
+		struct kiln_err *err);
 
 /* ---- util.c ------------------------------------------------------------- */
 
