@@ -608,9 +608,12 @@ static void *pub_main(void *arg)
  * may still start. */
 static bool pubs_step(struct sched *s)
 {
-	bool pending = false, all_done = true;
-	for (size_t i = 0; i < s->n_jobs; i++)
-		all_done = all_done && s->jobs[i].state == J_DONE;
+	bool pending = false, all_done = true, any_lost = false;
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		enum job_state st = s->jobs[i].state;
+		all_done = all_done && st == J_DONE;
+		any_lost = any_lost || st == J_FAILED || st == J_CANCELLED || st == J_SKIPPED;
+	}
 	for (size_t i = 0; i < s->n_pubs; i++) {
 		struct pub *p = &s->pubs[i];
 		if (p->finished) {
@@ -635,7 +638,7 @@ static bool pubs_step(struct sched *s)
 			else if (j->state != J_DONE)
 				ready = false;
 		}
-		if (blocked) {
+		if (blocked || (s->after_all && any_lost)) {
 			p->state = P_SKIPPED;
 			continue;
 		}
