@@ -707,10 +707,26 @@ static int setup_pubs(struct sched *s)
 
 /* ---- the scheduler ------------------------------------------------------------------------ */
 
+/* The length of platform p without a default variant: containerd's
+ * normalisation makes linux/arm64 and linux/arm64/v8 (and linux/amd64
+ * and linux/amd64/v1) the same platform. */
+static size_t platform_key_len(const char *p)
+{
+	size_t n = strlen(p);
+	static const char *const defaults[] = { "/arm64/v8", "/amd64/v1" };
+	for (size_t i = 0; i < 2; i++) {
+		size_t dn = strlen(defaults[i]);
+		if (n > dn && strcmp(p + n - dn, defaults[i]) == 0)
+			return n - 3;
+	}
+	return n;
+}
+
 static bool lists(const struct kiln_plan_list *l, const char *platform)
 {
+	size_t pn = platform_key_len(platform);
 	for (size_t i = 0; l && i < l->n; i++)
-		if (strcmp(l->v[i], platform) == 0)
+		if (platform_key_len(l->v[i]) == pn && strncmp(l->v[i], platform, pn) == 0)
 			return true;
 	return false;
 }
