@@ -31,6 +31,16 @@ expect_eq() { # expect_eq NAME EXPECTED ACTUAL
 expect_match() { # expect_match NAME REGEX TEXT
 	if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1" "no match for /$2/ in:" "$3"; fi
 }
+show_err() {  # show_err: the tail of the last build's stderr ($err) as TAP comments
+	printf '%s\n' "$err" | tail -n 30 | sed 's/^/#   /'
+}
+kbuild_in() { # kbuild_in DIR ARGS...: `kiln build ARGS` in DIR (a kiln.lua's);
+	# sets rc, out (stdout), err (stderr). Needs $tmp.
+	local dir=$1; shift
+	out=$(cd "$dir" && timeout 300 "$KILN" build "$@" 2>"$tmp/stderr")
+	rc=$?
+	err=$(cat "$tmp/stderr")
+}
 tap_done() {
 	echo "1..$_tap_n"
 	[ "$_tap_failed" -eq 0 ]

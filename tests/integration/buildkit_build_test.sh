@@ -71,8 +71,6 @@ kbuild() {
 	rc=$?
 	err=$(cat "$tmp/stderr")
 }
-# show_err: the tail of the last build's stderr as TAP comments
-show_err() { printf '%s\n' "$err" | tail -n 30 | sed 's/^/#   /'; }
 
 # listing DIR: every entry below DIR as "path mode type link-target"
 listing() { (cd "$1" && find . -mindepth 1 -printf '%P %m %y %l\n' | LC_ALL=C sort); }

@@ -45,14 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# kbuild DIR ARGS...: kiln build in DIR; sets rc, out (stdout), err (stderr)
-kbuild() {
-	local dir=$1; shift
-	out=$(cd "$dir" && timeout 300 "$KILN" build "$@" 2>"$tmp/stderr")
-	rc=$?
-	err=$(cat "$tmp/stderr")
-}
-show_err() { printf '%s\n' "$err" | tail -n 30 | sed 's/^/#   /'; }
 # in_flight EVENTS: the most jobs between job.started and job.finished at once
 in_flight() {
 	jq -rs '[.[] | select(.type == "job.started" or .type == "job.finished") | .type] |
@@ -81,7 +73,7 @@ end
 group "default" { table.unpack(names) }
 EOF
 
-kbuild "$p" -j 6 --progress=plain --var run="$run_id-a" --var tag="$run_id"
+kbuild_in "$p" -j 6 --progress=plain --var run="$run_id-a" --var tag="$run_id"
 if [ $rc -eq 0 ]; then ok "12 targets, -j 6: exit 0"; else not_ok "12 targets, -j 6: exit $rc"; show_err; fi
 missing=
 for i in $(seq -w 1 12); do
@@ -113,7 +105,7 @@ expect_eq "summary: 12 rows, done, on builder default, with digests" 12 "$rows"
 expect_match "summary: header" "^TARGET +PLATFORM +BUILDER +STATUS +DURATION +CACHED +DIGEST$" \
 	"$(printf '%s\n' "$err" | grep '^TARGET')"
 
-kbuild "$p" -j 6 --progress=json --var run="$run_id-b" --var tag="$run_id"
+kbuild_in "$p" -j 6 --progress=json --var run="$run_id-b" --var tag="$run_id"
 printf '%s\n' "$err" | grep '^{' > "$tmp/j6.jsonl"
 n=$(in_flight "$tmp/j6.jsonl")
 if [ $rc -eq 0 ] && [ "$n" -le 6 ] && [ "$n" -ge 2 ]; then
@@ -123,7 +115,7 @@ else
 fi
 expect_eq "-j 6 --progress=json: 12 job.finished events, status 0" 12 \
 	"$(jq -s '[.[] | select(.type == "job.finished" and .status == 0)] | length' "$tmp/j6.jsonl")"
-kbuild "$p" -j 1 --progress=json --var run="$run_id-c" --var tag="$run_id" t01 t02 t03
+kbuild_in "$p" -j 1 --progress=json --var run="$run_id-c" --var tag="$run_id" t01 t02 t03
 printf '%s\n' "$err" | grep '^{' > "$tmp/j1.jsonl"
 expect_eq "-j 1: one job at a time (3 targets)" "0 1 3" \
 	"$rc $(in_flight "$tmp/j1.jsonl") $(jq -s '[.[] | select(.type == "job.finished")] | length' "$tmp/j1.jsonl")"
@@ -138,11 +130,11 @@ target "base" { context = "app", args = { NAME = "base", RUN_ID = kiln.vars.run 
 target "app" { context = "app", depends = { "base" }, args = { NAME = "app", RUN_ID = kiln.vars.run } }
 target "ctx" { context = "app", contexts = { b = "target:base" } }
 EOF
-kbuild "$p" --progress=json --var run="$run_id-d" app
+kbuild_in "$p" --progress=json --var run="$run_id-d" app
 order=$(printf '%s\n' "$err" | grep '^{' | jq -r 'select(.type == "job.started" or .type == "job.finished") | .type + ":" + .job.target' | tr '\n' ' ')
 expect_eq "depends: base finishes before app starts" \
 	"0 job.started:base job.finished:base job.started:app job.finished:app " "$rc $order"
-kbuild "$p" --progress=plain --var run="$run_id-d" ctx
+kbuild_in "$p" --progress=plain --var run="$run_id-d" ctx
 expect_eq "contexts = { b = \"target:base\" } without a tag on base: exit 2" 2 "$rc"
 expect_match "…with a message naming the context" \
 	"target \"ctx\": context 'b' comes from target \"base\", which has no tags" "$err"
@@ -165,7 +157,7 @@ for _, n in ipairs({ "ok1", "ok2", "ok3" }) do
 end
 group "default" { "bad", "after-bad", "ok1", "ok2", "ok3" }
 EOF
-kbuild "$p" --keep-going -j 4 --progress=plain --var run="$run_id-e" --var tag="$run_id"
+kbuild_in "$p" --keep-going -j 4 --progress=plain --var run="$run_id-e" --var tag="$run_id"
 expect_eq "--keep-going: exit 1" 1 "$rc"
 missing=
 for n in ok1 ok2 ok3; do
@@ -182,7 +174,7 @@ expect_match "--keep-going: the dependent is skipped" '^after-bad +- +- +skipped
 # is checked in lua_publish_test.sh.)
 printf 'FROM busybox\nARG RUN_ID\nRUN echo "fail at once $RUN_ID" && exit 4\n' > "$p/bad/Dockerfile"
 sed -i 's/sleep 2/sleep 20/' "$p/app/Dockerfile"
-kbuild "$p" -j 5 --progress=plain --var run="$run_id-f" --var tag="ff-$run_id" bad ok1 ok2 ok3
+kbuild_in "$p" -j 5 --progress=plain --var run="$run_id-f" --var tag="ff-$run_id" bad ok1 ok2 ok3
 expect_eq "--fail-fast (default): exit 1" 1 "$rc"
 expect_eq "--fail-fast: the others are cancelled" 3 \
 	"$(printf '%s\n' "$err" | grep -cE '^ok[123] +- +(default|-) +cancelled ')"
@@ -208,7 +200,7 @@ target "arch" {
   output = { "type=local,dest=out" },
 }
 EOF
-	kbuild "$p" --progress=plain --var run="$run_id-g"
+	kbuild_in "$p" --progress=plain --var run="$run_id-g"
 	got="$rc $(cat "$p/out/linux_amd64/arch" 2>/dev/null) $(cat "$p/out/linux_arm64/arch" 2>/dev/null)"
 	expect_eq "two platforms, type=local: out/linux_amd64/arch and out/linux_arm64/arch" \
 		"0 x86_64 aarch64" "$got"
@@ -233,7 +225,7 @@ for i = 1, 4 do
 end
 group "default" { "p1", "p2", "p3", "p4" }
 EOF
-kbuild "$p" --progress=plain --var run="$run_id-h"
+kbuild_in "$p" --progress=plain --var run="$run_id-h"
 expect_eq "pool: exit 0" 0 "$rc"
 expect_eq "pool: the unreachable builder is reported once" 1 \
 	"$(printf '%s\n' "$err" | grep -c '^kiln: warning: builder "gone" is unreachable: .*; its jobs go to other builders$')"
@@ -243,7 +235,7 @@ cat > "$p/kiln.lua" <<EOF
 builder "gone" { addr = "unix://$tmp/no-such-dir/buildkitd.sock" }
 target "p1" { context = "app" }
 EOF
-kbuild "$p" --progress=plain
+kbuild_in "$p" --progress=plain
 expect_eq "pool: no builder reachable: exit 3" 3 "$rc"
 expect_match "pool: no builder reachable: the reason" \
 	"^  p1: no reachable builder for the job \\(gone: cannot reach buildkit at unix://$tmp/no-such-dir/buildkitd.sock: " "$err"

@@ -124,14 +124,6 @@ expect_eq "the second engine: its own socket, data root, exec root and bridge" \
 	"$(tr '\0' '\n' <"/proc/$(pidof_file "$eng_dir/dockerd.pid")/cmdline" 2>/dev/null |
 		grep -A1 -xE -e '--(host|data-root|exec-root|bridge)' | grep -v -- '^--$' | paste -sd' ' -)"
 
-# kbuild DIR ARGS...: kiln build in DIR; sets rc, err (stderr)
-kbuild() {
-	local dir=$1; shift
-	(cd "$dir" && timeout 120 "$KILN" build "$@" >/dev/null 2>"$tmp/stderr")
-	rc=$?
-	err=$(cat "$tmp/stderr")
-}
-show_err() { printf '%s\n' "$err" | tail -n 30 | sed 's/^/#   /'; }
 host_of() { case $1 in one) echo "$one" ;; two) echo "$two" ;; esac; }
 # rows: "TARGET BUILDER DIGEST" of the summary's platform-less 'done' rows
 rows() {
@@ -183,7 +175,7 @@ end
 group "default" { table.unpack(names) }
 EOF
 
-kbuild "$p" --progress=plain --var one="$one" --var two="$two" --var run="$run_id-a"
+kbuild_in "$p" --progress=plain --var one="$one" --var two="$two" --var run="$run_id-a"
 if [ $rc -eq 0 ]; then ok "two builders, 12 targets: exit 0"; else not_ok "two builders, 12 targets: exit $rc"; show_err; fi
 expect_eq "two builders: 12 'done' rows, one per target, with digests" \
 	"$(printf 't%02d\n' $(seq 1 12))" "$(rows | cut -d' ' -f1 | sort -u)"
@@ -220,7 +212,7 @@ for _, n in ipairs({ "r1", "r2" }) do
 end
 group "default" { "r1", "r2" }
 EOF
-	kbuild "$p" --progress=plain --var one="$one" --var two="$two" --var run="$run_id-r"
+	kbuild_in "$p" --progress=plain --var one="$one" --var two="$two" --var run="$run_id-r"
 	got=$(printf '%s\n' "$err" | grep -E '^r[12] +linux/[a-z0-9]+ +[a-z]+ +done ' |
 		awk '{ print $1, $2, $3 }' | sort)
 	expect_eq "routing: amd64 jobs on one (linux/amd64), arm64 jobs on two (linux/arm64)" \
@@ -272,7 +264,7 @@ check "down: the first engine still answers" "$DOCKER" -H "$one" version
 # ---- 5. the same plan without "two" -----------------------------------------------------------
 
 p=$tmp/twelve
-kbuild "$p" --progress=plain --var one="$one" --var two="$two" --var run="$run_id-b"
+kbuild_in "$p" --progress=plain --var one="$one" --var two="$two" --var run="$run_id-b"
 if [ $rc -eq 0 ]; then ok "\"two\" down: exit 0"; else not_ok "\"two\" down: exit $rc"; show_err; fi
 warn=$(printf '%s\n' "$err" | grep -i 'warning')
 expect_eq "\"two\" down: one warning line" 1 "$(printf '%s' "$warn" | grep -c '^')"

@@ -44,13 +44,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-kbuild() {
-	local dir=$1; shift
-	out=$(cd "$dir" && timeout 300 "$KILN" build "$@" 2>"$tmp/stderr")
-	rc=$?
-	err=$(cat "$tmp/stderr")
-}
-show_err() { printf '%s\n' "$err" | tail -n 30 | sed 's/^/#   /'; }
 # manifest REPO REF: the registry's answer (body) for a manifest, or "" (404)
 manifest() {
 	curl -sf -H "Accept: $LIST, $MANIFEST" "http://$REG/v2/$1/manifests/$2" 2>/dev/null
@@ -79,7 +72,7 @@ target "multi" {
   output = { "type=registry" },
 }
 EOF
-	kbuild "$p" --progress=plain --var run="$run_id-a" --var tag="$run_id"
+	kbuild_in "$p" --progress=plain --var run="$run_id-a" --var tag="$run_id"
 	if [ "$rc" -eq 0 ]; then ok "two platforms, type=registry: exit 0"; else not_ok "two platforms, type=registry: exit $rc"; show_err; fi
 	idx=$(manifest kiln-publish-test/multi "$run_id")
 	expect_eq "the tag holds a Docker manifest list" "$LIST" "$(printf '%s' "$idx" | jq -r .mediaType 2>/dev/null)"
@@ -129,7 +122,7 @@ target "one" {
   output = { "type=image,name=" .. reg .. "/kiln-publish-test/one:" .. kiln.vars.tag .. ",push=true" },
 }
 EOF
-kbuild "$p" --progress=plain --var run="$run_id-b" --var tag="$run_id"
+kbuild_in "$p" --progress=plain --var run="$run_id-b" --var tag="$run_id"
 if [ "$rc" -eq 0 ]; then ok "one platform, type=image,push=true: exit 0"; else not_ok "one platform, push=true: exit $rc"; show_err; fi
 expect_eq "the name holds a plain manifest" "$MANIFEST" \
 	"$(manifest kiln-publish-test/one "$run_id" | jq -r .mediaType 2>/dev/null)"
@@ -157,26 +150,26 @@ for _, n in ipairs({ "slow", "quick" }) do
 end
 target "bad" { context = "bad", args = { RUN_ID = kiln.vars.run } }
 EOF
-kbuild "$p" --progress=plain --var run="$run_id-c" --var tag="ff-$run_id" slow bad
+kbuild_in "$p" --progress=plain --var run="$run_id-c" --var tag="ff-$run_id" slow bad
 expect_eq "--fail-fast: exit 1" 1 "$rc"
 expect_match "--fail-fast: the slow target is cancelled" '^slow +- +default +cancelled ' "$err"
 expect_eq "--fail-fast: nothing pushed" 404 "$(status kiln-publish-test/slow "ff-$run_id")"
 
 # ---- 4. --keep-going, with and without --publish after-all ---------------------------------------
 
-kbuild "$p" --keep-going --progress=plain --var run="$run_id-d" --var tag="kg-$run_id" quick bad
+kbuild_in "$p" --keep-going --progress=plain --var run="$run_id-d" --var tag="kg-$run_id" quick bad
 expect_eq "--keep-going: exit 1" 1 "$rc"
 expect_eq "--keep-going: the target that succeeded is pushed" 200 \
 	"$(status kiln-publish-test/quick "kg-$run_id")"
 
-kbuild "$p" --keep-going --publish after-all --progress=plain --var run="$run_id-e" \
+kbuild_in "$p" --keep-going --publish after-all --progress=plain --var run="$run_id-e" \
 	--var tag="aa-$run_id" quick bad
 expect_eq "--publish after-all --keep-going: exit 1" 1 "$rc"
 expect_eq "--publish after-all: with a failure, nothing is pushed" 404 \
 	"$(status kiln-publish-test/quick "aa-$run_id")"
 expect_match "--publish after-all: the summary says what was held" '^not pushed \(.*\): quick$' "$err"
 
-kbuild "$p" --publish after-all --progress=plain --var run="$run_id-f" --var tag="ok-$run_id" quick
+kbuild_in "$p" --publish after-all --progress=plain --var run="$run_id-f" --var tag="ok-$run_id" quick
 expect_eq "--publish after-all, all succeed: exit 0" 0 "$rc"
 expect_eq "--publish after-all, all succeed: pushed" 200 "$(status kiln-publish-test/quick "ok-$run_id")"
 
@@ -191,7 +184,7 @@ target "quick" {
   output = { "type=registry" },
 }
 EOF
-kbuild "$p" --progress=plain --var run="$run_id-g"
+kbuild_in "$p" --progress=plain --var run="$run_id-g"
 expect_eq "unreachable registry: exit code is not 0" 1 "$([ "$rc" -ne 0 ] && echo 1 || echo 0)"
 expect_match "unreachable registry: the failure names the push and the address" \
 	"publish quick: .*127\\.0\\.0\\.1:$port" "$err"
