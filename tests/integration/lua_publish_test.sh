@@ -37,7 +37,9 @@ LIST=application/vnd.docker.distribution.manifest.list.v2+json
 MANIFEST=application/vnd.docker.distribution.manifest.v2+json
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-lua-publish.XXXXXX")
+areg_pid=
 cleanup() {
+	[ -n "$areg_pid" ] && kill "$areg_pid" 2>/dev/null
 	"$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | grep "^$REG/kiln-publish-test/" |
 		grep ":[a-z]*-*$run_id" | xargs -r "$DOCKER" rmi -f >/dev/null 2>&1
 	rm -rf "$tmp"
@@ -189,5 +191,59 @@ expect_eq "unreachable registry: exit code is not 0" 1 "$([ "$rc" -ne 0 ] && ech
 expect_match "unreachable registry: the failure names the push and the address" \
 	"publish quick: .*127\\.0\\.0\\.1:$port" "$err"
 [ "$rc" -ne 0 ] || show_err
+
+# ---- 6. a registry that wants a password ------------------------------------------------------
+
+# docker-registry with htpasswd (Basic auth), started here on loopback:
+# dockerd's push gets the credentials as X-Registry-Auth, kiln's own
+# client answers the Basic challenge, both from $DOCKER_CONFIG/config.json.
+if [ -x /usr/bin/docker-registry ] && python3 -W ignore -c 'import crypt' 2>/dev/null; then
+	aport=$((40000 + RANDOM % 20000))
+	adir=$tmp/authreg
+	mkdir -p "$adir/data" "$adir/cfg" "$adir/nocfg"
+	python3 -W ignore -c "import crypt; print('kiln:' + crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))" \
+		> "$adir/htpasswd"
+	printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\nauth:\n  htpasswd:\n    realm: kiln-test\n    path: %s/htpasswd\n' \
+		"$adir" "$aport" "$adir" > "$adir/config.yml"
+	/usr/bin/docker-registry serve "$adir/config.yml" >"$adir/log" 2>&1 &
+	areg_pid=$!
+	for _ in $(seq 50); do
+		curl -s -o /dev/null "http://127.0.0.1:$aport/v2/" && break
+		sleep 0.1
+	done
+	printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$aport" "$(printf kiln:s3cret | base64)" \
+		> "$adir/cfg/config.json"
+	plats='"linux/amd64"'
+	[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && plats='"linux/amd64", "linux/arm64"'
+	p=$tmp/auth
+	mkdir -p "$p"
+	cp -r "$tmp/one/app" "$p/app"
+	cat > "$p/kiln.lua" <<LUA
+target "locked" {
+  context = "app",
+  args = { RUN_ID = kiln.vars.run },
+  platforms = { $plats },
+  tags = { "127.0.0.1:$aport/kiln-publish-test/locked:v1" },
+  output = { "type=registry" },
+}
+LUA
+	DOCKER_CONFIG=$adir/nocfg kbuild_in "$p" --progress=plain --var run="$run_id-h"
+	expect_eq "password registry, no credentials: exit code is not 0" 1 "$([ "$rc" -ne 0 ] && echo 1 || echo 0)"
+	expect_match "password registry, no credentials: the failure says so" \
+		"publish locked: .*(unauthorized|authentication required|denied|user name and password)" "$err"
+	DOCKER_CONFIG=$adir/cfg kbuild_in "$p" --progress=plain --var run="$run_id-h"
+	if [ "$rc" -eq 0 ]; then ok "password registry, config.json auths: exit 0"; else not_ok "password registry: exit $rc"; show_err; fi
+	want=$MANIFEST
+	case $plats in *arm64*) want=$LIST ;; esac
+	expect_eq "password registry: the tag holds what kiln wrote" "$want" \
+		"$(curl -sf -u kiln:s3cret -H "Accept: $LIST, $MANIFEST" \
+			"http://127.0.0.1:$aport/v2/kiln-publish-test/locked/manifests/v1" | jq -r .mediaType 2>/dev/null)"
+	kill "$areg_pid" 2>/dev/null
+	wait "$areg_pid" 2>/dev/null
+	areg_pid=
+	"$DOCKER" rmi -f "127.0.0.1:$aport/kiln-publish-test/locked:v1" >/dev/null 2>&1
+else
+	skip "password registry" "docker-registry or python3's crypt is missing"
+fi
 
 tap_done
