@@ -1,6 +1,7 @@
-/* Unit tests of the registry credential lookup (core/dockercfg.c): real
- * config.json files in a temp DOCKER_CONFIG (and a temp HOME), a fake
- * credential helper (docker-credential-kilntest, a shell script) on PATH. The core's log
+/* Unit tests of the registry credential lookup (core/dockercfg.c), which
+ * the host table serves as registry_credentials: real config.json files
+ * in a temp DOCKER_CONFIG (and a temp HOME), a fake credential helper
+ * (docker-credential-kilntest, a shell script) on PATH. The core's log
  * lines (stderr, debug level included) are captured around each lookup
  * and checked for warnings and for the secret values, which must never
  * appear. */
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "dockercfg.h"
+#include "loader.h"
 #include "util.h"
 
 /* ---- fixtures: a temp dir, the config, the helper -------------------------- */
@@ -428,6 +430,40 @@ static void home_docker_config_without_docker_config(void **st)
 	assert_no_secret_logged();
 }
 
+/* ---- through the host table ------------------------------------------------------ */
+
+static void host_table_serves_it(void **st)
+{
+	(void)st;
+	const struct kiln_host *h = &kiln__host;
+	/* appended right after ignore_free (later fields go after it) */
+	assert_int_equal(offsetof(struct kiln_host, registry_credentials),
+			 offsetof(struct kiln_host, ignore_free) + sizeof(h->ignore_free));
+	assert_true(sizeof(struct kiln_host) >= offsetof(struct kiln_host, registry_credentials) +
+							sizeof(h->registry_credentials));
+	assert_true(KILN_HAS_FIELD(h, struct kiln_host, registry_credentials));
+	struct kiln_host older = { .struct_size = offsetof(struct kiln_host, registry_credentials) };
+	assert_false(KILN_HAS_FIELD(&older, struct kiln_host, registry_credentials));
+	assert_true(KILN_HAS_FIELD(&older, struct kiln_host, ignore_free));
+
+	write_config(auths_config);
+	kiln__log_level = KILN_LOG_WARN; /* not captured here: nothing to warn about */
+	char *u = NULL, *s = NULL;
+	assert_int_equal(h->registry_credentials("fields.example.com", &u, &s), 0);
+	assert_string_equal(u, "fu");
+	assert_string_equal(s, "f-s3cret");
+	/* what a plugin does with them */
+	explicit_bzero(u, strlen(u));
+	explicit_bzero(s, strlen(s));
+	h->free(u);
+	h->free(s);
+	u = s = (char *)"unset";
+	assert_int_equal(h->registry_credentials("other.example.com", &u, &s), KILN_E_NOTFOUND);
+	assert_null(u);
+	assert_null(s);
+	kiln__log_level = KILN_LOG_DEBUG;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +476,7 @@ int main(void)
 		cmocka_unit_test(missing_config_is_anonymous),
 		cmocka_unit_test(malformed_config_is_anonymous_with_a_warning),
 		cmocka_unit_test(home_docker_config_without_docker_config),
+		cmocka_unit_test(host_table_serves_it),
 	};
 	return cmocka_run_group_tests_name("dockercfg", tests, group_setup, group_teardown);
 }
