@@ -4,6 +4,7 @@
 
 #include "arena.h"
 #include "bus.h"
+#include "dockercfg.h"
 #include "graph_internal.h"
 #include "loader.h"
 #include "util.h"
@@ -94,4 +95,6 @@ const struct kiln_host kiln__host = {
 	.patterns_free = kiln__patterns_free,
 	.ignore_read = kiln__ignore_read,
 	.ignore_free = kiln__ignore_free,
+	/* malloc'd strings: the same allocator as .alloc / .free */
+	.registry_credentials = kiln__docker_credentials,
 };

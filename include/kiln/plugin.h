@@ -291,6 +291,27 @@ struct kiln_host {
 	kiln_patterns_free_fn *patterns_free;
 	kiln_ignore_read_fn *ignore_read;
 	kiln_ignore_free_fn *ignore_free;
+
+	/* Registry credentials for reg, a registry host as an image
+	 * reference names it ("127.0.0.1:5000", "docker.io", "ghcr.io"),
+	 * found as buildx finds them (BuildKit's session/auth/authprovider
+	 * over docker/cli's config file; see
+	 * https://docs.docker.com/reference/cli/docker/#configuration-files):
+	 * $DOCKER_CONFIG/config.json, else ~/.docker/config.json;
+	 * credHelpers[reg], else credsStore, runs `docker-credential-NAME
+	 * get`; else auths[reg] ("identitytoken", "auth" = base64 of
+	 * "user:password", or "username" and "password"). Docker Hub's hosts
+	 * are looked up as "https://index.docker.io/v1/".
+	 * Returns 0 with *username and *secret set, or KILN_E_NOTFOUND with
+	 * both NULL: anonymous, because nothing is configured or because the
+	 * config or a helper failed (the core has then logged a warning;
+	 * no credential is ever logged). On 0 *secret is never NULL (maybe
+	 * ""), and *username is NULL only when *secret is an identity token
+	 * (BuildKit sends it with no username). Both strings come from the
+	 * host's allocator: explicit_bzero them, then host->free them.
+	 * Thread-safe; may block up to 10 s on a credential helper. Newer
+	 * than the rest: check KILN_HAS_FIELD(host, struct kiln_host,
+	 * registry_credentials) first. */
 	int (*registry_credentials)(const char *reg, char **username, char **secret);
 };
 

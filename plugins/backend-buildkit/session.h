@@ -11,7 +11,8 @@
  *               FileSend/DiffCopy receivers (local, tar/oci/docker exports)
  *   secrets.c   Secrets/GetSecret from --secret
  *   sshfwd.c    SSH/CheckAgent and SSH/ForwardAgent from --ssh
- *   auth.c      Auth/Credentials from ~/.docker/config.json
+ *   auth.c      Auth/Credentials from host->registry_credentials
+ *               (the docker CLI's config.json)
  *
  * Every handler runs on its own thread and talks to its call through a
  * struct buildkit_pipe: blocking, one message at a time.

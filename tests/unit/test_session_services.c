@@ -1,14 +1,15 @@
 // SOURCES: plugins/backend-buildkit/csv.c plugins/backend-buildkit/secrets.c plugins/backend-buildkit/sshfwd.c plugins/backend-buildkit/auth.c plugins/backend-buildkit/rpc.c
-// PKGS: grpc jansson libcrypto
+// PKGS: grpc
 /* Unit tests of the session's Secrets, SSH and Auth services
  * (plugins/backend-buildkit/{secrets,sshfwd,auth}.c): --secret and --ssh
  * parsing, and each handler driven through a fake struct buildkit_pipe
  * (a queue of messages in, a list of messages out), with a test double of
  * session.c's buildkit_scall_md. ForwardAgent runs against a real
  * ssh-agent (skipped when openssh-client is missing) and a fake agent
- * that hangs up. Credentials come from a temp DOCKER_CONFIG and a fake
- * credential helper on PATH. Every log line and status detail is
- * captured and checked for the secret values. */
+ * that hangs up. Credentials come from a fake host->registry_credentials
+ * (the lookup itself is the core's, tested in test_dockercfg.c), and once
+ * from the core's own. Every log line and status detail is captured and
+ * checked for the secret values. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@
 
 #include "../../plugins/backend-buildkit/buildkit.h"
 #include "../../plugins/backend-buildkit/session.h"
+#include "loader.h" /* kiln__host: the core's registry_credentials */
 #include "auth.pb-c.h"
 #include "secrets.pb-c.h"
 #include "ssh.pb-c.h"
@@ -89,7 +91,36 @@ static void fake_free(void *p)
 	free(p);
 }
 
+/* The host's registry_credentials: canned answers by registry host, every
+ * call counted and its host kept (the Auth tests below). */
+static int creds_calls;
+static char creds_last_reg[256];
+
+static int fake_registry_credentials(const char *reg, char **username, char **secret)
+{
+	static const struct { const char *reg, *user, *secret; } known[] = {
+		{ "registry-1.docker.io", "hubuser", "hubpass" },
+		{ "127.0.0.1:5000", "local", "local-s3cret" },
+		{ "tok.example.com", NULL, "id-t0ken" }, /* an identity token */
+		{ "pwonly.example.com", "", "pw-only" },
+		{ "useronly.example.com", "uo", "" },
+	};
+	creds_calls++;
+	snprintf(creds_last_reg, sizeof(creds_last_reg), "%s", reg);
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strcmp(reg, known[i].reg) != 0)
+			continue;
+		*username = known[i].user ? strdup(known[i].user) : NULL;
+		*secret = strdup(known[i].secret);
+		return 0;
+	}
+	*username = *secret = NULL;
+	return KILN_E_NOTFOUND;
+}
+
 static const struct kiln_host host = {
+	.struct_size = sizeof(struct kiln_host),
+	.registry_credentials = fake_registry_credentials,
 	.error = fake_error,
 	.log = fake_log,
 	.alloc = fake_alloc,
@@ -1098,7 +1129,9 @@ static void ssh_forward_agent_hangs_up(void **st)
 /* Auth                                                                              */
 /* ================================================================================ */
 
-static grpc_status_code credentials(const char *reg, char *user, char *secret, size_t n)
+/* Ask h's session for reg's credentials, as the daemon does. */
+static grpc_status_code credentials_from(const struct kiln_host *h, const char *reg, char *user,
+					 char *secret, size_t n)
 {
 	struct fake f;
 	fake_init(&f);
@@ -1107,7 +1140,7 @@ static grpc_status_code credentials(const char *reg, char *user, char *secret, s
 	fake_push_msg(&f, &req.base);
 	fake_end(&f, 1);
 	struct buildkit_pipe p = fake_pipe(&f);
-	struct buildkit_session s = { .host = &host };
+	struct buildkit_session s = { .host = h };
 	char details[512] = "";
 	grpc_status_code code = buildkit_auth_credentials(&s, NULL, &p, details, sizeof(details));
 	user[0] = secret[0] = '\0';
@@ -1125,189 +1158,111 @@ static grpc_status_code credentials(const char *reg, char *user, char *secret, s
 	return code;
 }
 
-static void assert_creds(const char *reg, const char *want_user, const char *want_secret)
+static void assert_creds_from(const struct kiln_host *h, const char *reg, const char *want_user,
+			      const char *want_secret)
 {
 	char u[256], sec[256];
-	assert_int_equal(credentials(reg, u, sec, sizeof(u)), GRPC_STATUS_OK);
+	assert_int_equal(credentials_from(h, reg, u, sec, sizeof(u)), GRPC_STATUS_OK);
 	if (strcmp(u, want_user) != 0 || strcmp(sec, want_secret) != 0)
 		fail_msg("%s: got user \"%s\" secret \"%s\", want \"%s\" \"%s\"", reg, u, sec,
 			 want_user, want_secret);
 }
 
-static char old_path[4096];
-
-static int auth_setup(void **st)
+static void assert_creds(const char *reg, const char *want_user, const char *want_secret)
 {
-	(void)st;
-	char dir[256];
-	path_in(dir, sizeof(dir), "dockercfg");
-	mkdir(dir, 0700);
-	setenv("DOCKER_CONFIG", dir, 1);
-	/* the fake credential helper, on PATH */
-	char bin[256];
-	path_in(bin, sizeof(bin), "bin");
-	mkdir(bin, 0700);
-	write_file("bin/docker-credential-kilntest",
-		   "#!/bin/sh\n"
-		   "[ \"$1\" = get ] || exit 3\n"
-		   "host=$(cat)\n"
-		   "case \"$host\" in\n"
-		   "helped.example.com) echo '{\"ServerURL\":\"helped.example.com\","
-		   "\"Username\":\"helperuser\",\"Secret\":\"helper-s3cret\"}' ;;\n"
-		   "tokenhelper.example.com) echo '{\"Username\":\"<token>\","
-		   "\"Secret\":\"helper-t0ken\"}' ;;\n"
-		   "https://index.docker.io/v1/) echo '{\"Username\":\"hubhelper\","
-		   "\"Secret\":\"hub-helper-s3cret\"}' ;;\n"
-		   "garbage.example.com) echo 'not json' ;;\n"
-		   "broken.example.com) echo 'keychain locked'; exit 1 ;;\n"
-		   "*) echo 'credentials not found in native keychain'; exit 1 ;;\n"
-		   "esac\n",
-		   0755);
-	const char *p = getenv("PATH");
-	snprintf(old_path, sizeof(old_path), "%s", p ? p : "/usr/bin:/bin");
-	char np[4400];
-	snprintf(np, sizeof(np), "%s:%s", bin, old_path);
-	setenv("PATH", np, 1);
-	return 0;
+	assert_creds_from(&host, reg, want_user, want_secret);
 }
 
-static int auth_teardown(void **st)
-{
-	(void)st;
-	setenv("PATH", old_path, 1);
-	unsetenv("DOCKER_CONFIG");
-	return 0;
-}
-
-static void auth_from_auths(void **st)
+static void auth_answers_from_the_host(void **st)
 {
 	(void)st;
 	log_reset();
-	write_file("dockercfg/config.json",
-		   "{\n"
-		   "  \"auths\": {\n"
-		   "    \"https://index.docker.io/v1/\": {\"auth\": \"aHVidXNlcjpodWJwYXNz\"},\n"
-		   "    \"https://reg.example.com/v1/\": {\"auth\": \"dTI6cDI6d2l0aDpjb2xvbnM=\"},\n"
-		   "    \"http://plainhttp.example.com\": {\"auth\": \"dXNlcjo=\"},\n"
-		   "    \"tok.example.com\": {\"auth\": \"aHVidXNlcjpodWJwYXNz\", "
-		   "\"identitytoken\": \"id-t0ken\"},\n"
-		   "    \"fields.example.com\": {\"username\": \"fu\", \"password\": \"f-s3cret\"},\n"
-		   "    \"bad.example.com\": {\"auth\": \"!!!!\"},\n"
-		   "    \"nocolon.example.com\": {\"auth\": \"aHVidXNlcg==\"},\n"
-		   "    \"empty.example.com\": {}\n"
-		   "  },\n"
-		   "  \"credHelpers\": {\"helped.example.com\": \"kilntest\", "
-		   "\"tokenhelper.example.com\": \"kilntest\", "
-		   "\"unknown.example.com\": \"kilntest\", "
-		   "\"garbage.example.com\": \"kilntest\", "
-		   "\"broken.example.com\": \"kilntest\", "
-		   "\"nohelper.example.com\": \"nosuchhelper\"}\n"
-		   "}\n",
-		   0600);
-	/* Docker Hub's hosts map to the index key */
+	creds_calls = 0;
+	/* the registry host goes to the core as the daemon gave it (the core
+	 * maps Docker Hub's names) */
 	assert_creds("registry-1.docker.io", "hubuser", "hubpass");
-	assert_creds("docker.io", "hubuser", "hubpass");
-	/* a URL key matches its host; the password keeps its colons */
-	assert_creds("reg.example.com", "u2", "p2:with:colons");
-	assert_creds("plainhttp.example.com", "user", "");
+	assert_string_equal(creds_last_reg, "registry-1.docker.io");
+	assert_creds("127.0.0.1:5000", "local", "local-s3cret");
 	/* an identity token is the Secret, with no Username */
 	assert_creds("tok.example.com", "", "id-t0ken");
-	assert_creds("fields.example.com", "fu", "f-s3cret");
-	assert_creds("empty.example.com", "", "");
+	assert_creds("pwonly.example.com", "", "pw-only");
+	assert_creds("useronly.example.com", "uo", "");
+	assert_int_equal(creds_calls, 5);
+	/* none: an empty answer with OK, which the daemon reads as anonymous */
 	assert_creds("other.example.com", "", "");
+	assert_int_equal(creds_calls, 6);
+	/* no host: anonymous without asking */
 	assert_creds("", "", "");
+	assert_int_equal(creds_calls, 6);
 	assert_false(log_has_level(KILN_LOG_WARN));
-	/* credHelpers */
-	assert_creds("helped.example.com", "helperuser", "helper-s3cret");
-	assert_creds("tokenhelper.example.com", "", "helper-t0ken");
-	assert_creds("unknown.example.com", "", ""); /* "not found": quietly anonymous */
-	assert_false(log_has_level(KILN_LOG_WARN));
-	/* what cannot be read: a warning, and anonymous */
-	assert_creds("bad.example.com", "", "");
-	assert_true(log_has("bad.example.com"));
-	log_reset();
-	assert_creds("nocolon.example.com", "", "");
-	assert_true(log_has_level(KILN_LOG_WARN));
-	log_reset();
-	assert_creds("garbage.example.com", "", "");
-	assert_true(log_has("docker-credential-kilntest"));
-	log_reset();
-	assert_creds("broken.example.com", "", "");
-	assert_true(log_has("docker-credential-kilntest"));
-	assert_false(log_has("keychain locked"));
-	log_reset();
-	assert_creds("nohelper.example.com", "", "");
-	assert_true(log_has("docker-credential-nosuchhelper"));
-	const char *secrets[] = { "hubpass", "p2:with", "id-t0ken", "f-s3cret", "helper-s3cret",
-				  "helper-t0ken" };
+	const char *secrets[] = { "hubpass", "local-s3cret", "id-t0ken", "pw-only" };
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
 		assert_false(log_has(secrets[i]));
 }
 
-static void auth_creds_store(void **st)
+static void auth_without_the_host_service_is_anonymous(void **st)
 {
 	(void)st;
+	/* a core older than registry_credentials: its host table ends at
+	 * ignore_free, and whatever lies beyond must not be called */
+	struct kiln_host old = host;
+	old.struct_size = offsetof(struct kiln_host, registry_credentials);
 	log_reset();
-	/* credsStore serves every host; auths entries are then ignored */
-	write_file("dockercfg/config.json",
-		   "{\"auths\": {\"https://index.docker.io/v1/\": {}, "
-		   "\"reg.example.com\": {\"auth\": \"aHVidXNlcjpodWJwYXNz\"}},"
-		   " \"credsStore\": \"kilntest\"}",
-		   0600);
-	assert_creds("registry-1.docker.io", "hubhelper", "hub-helper-s3cret");
-	assert_creds("helped.example.com", "helperuser", "helper-s3cret");
-	assert_creds("reg.example.com", "", "");
-	assert_false(log_has_level(KILN_LOG_WARN));
-	assert_false(log_has("s3cret"));
+	creds_calls = 0;
+	assert_creds_from(&old, "registry-1.docker.io", "", "");
+	assert_int_equal(creds_calls, 0);
+	assert_true(log_has_level(KILN_LOG_WARN));
+	assert_true(log_has("registry-1.docker.io"));
+	/* a host that has the field but leaves it NULL */
+	old = host;
+	old.registry_credentials = NULL;
+	log_reset();
+	assert_creds_from(&old, "registry-1.docker.io", "", "");
+	assert_true(log_has_level(KILN_LOG_WARN));
 }
 
-static void auth_missing_or_malformed_config(void **st)
+static void auth_through_the_core_lookup(void **st)
 {
 	(void)st;
-	log_reset();
-	char p[256];
-	path_in(p, sizeof(p), "dockercfg/config.json");
-	unlink(p);
-	assert_creds("registry-1.docker.io", "", "");
-	assert_false(log_has_level(KILN_LOG_WARN));
-	write_file("dockercfg/config.json", "{\"auths\": {\"x\": {\"auth\": \"c2VjcmV0\"", 0600);
-	assert_creds("registry-1.docker.io", "", "");
-	assert_true(log_has_level(KILN_LOG_WARN));
-	assert_true(log_has("config.json"));
-	log_reset();
-	write_file("dockercfg/config.json", "[1, 2]", 0600);
-	assert_creds("registry-1.docker.io", "", "");
-	assert_true(log_has_level(KILN_LOG_WARN));
-	/* ~/.docker/config.json when DOCKER_CONFIG is unset */
-	char home[256], dotdocker[256];
-	path_in(home, sizeof(home), "home");
-	path_in(dotdocker, sizeof(dotdocker), "home/.docker");
-	mkdir(home, 0700);
-	mkdir(dotdocker, 0700);
-	write_file("home/.docker/config.json",
-		   "{\"auths\": {\"https://index.docker.io/v1/\": {\"auth\": \"aHVidXNlcjpodWJwYXNz\"}}}",
+	/* the real thing: the core's lookup on a real config file */
+	char dir[256];
+	path_in(dir, sizeof(dir), "dockercfg");
+	mkdir(dir, 0700);
+	write_file("dockercfg/config.json",
+		   "{\"auths\": {\"https://index.docker.io/v1/\": {\"auth\": \"aHVidXNlcjpodWJwYXNz\"},"
+		   " \"tok.example.com\": {\"identitytoken\": \"id-t0ken\"}}}",
 		   0600);
-	const char *oh = getenv("HOME");
-	char old_home[512];
-	snprintf(old_home, sizeof(old_home), "%s", oh ? oh : "/");
-	char dc[256];
-	snprintf(dc, sizeof(dc), "%s", getenv("DOCKER_CONFIG"));
-	unsetenv("DOCKER_CONFIG");
-	setenv("HOME", home, 1);
-	assert_creds("registry-1.docker.io", "hubuser", "hubpass");
-	setenv("HOME", old_home, 1);
-	setenv("DOCKER_CONFIG", dc, 1);
+	const char *oc = getenv("DOCKER_CONFIG");
+	char old_dc[512];
+	snprintf(old_dc, sizeof(old_dc), "%s", oc ? oc : "");
+	setenv("DOCKER_CONFIG", dir, 1);
+	struct kiln_host core = host;
+	core.registry_credentials = kiln__host.registry_credentials;
+	assert_non_null(core.registry_credentials);
+	log_reset();
+	assert_creds_from(&core, "registry-1.docker.io", "hubuser", "hubpass");
+	assert_creds_from(&core, "tok.example.com", "", "id-t0ken");
+	assert_creds_from(&core, "other.example.com", "", "");
+	if (oc)
+		setenv("DOCKER_CONFIG", old_dc, 1);
+	else
+		unsetenv("DOCKER_CONFIG");
 	assert_false(log_has("hubpass"));
+}
 
-	/* a malformed request */
+static void auth_malformed_request(void **st)
+{
+	(void)st;
 	struct fake f;
 	fake_init(&f);
 	fake_push(&f, "\x0a\x05" "ab", 4); /* field 1 says 5 bytes, has 2 */
 	struct buildkit_pipe pp = fake_pipe(&f);
 	struct buildkit_session s = { .host = &host };
 	char details[512];
+	creds_calls = 0;
 	assert_int_equal(buildkit_auth_credentials(&s, NULL, &pp, details, sizeof(details)),
 			 GRPC_STATUS_INVALID_ARGUMENT);
+	assert_int_equal(creds_calls, 0);
 	fake_release(&f);
 }
 
@@ -1368,10 +1323,10 @@ int main(void)
 		cmocka_unit_test(ssh_forward_real_agent),
 		cmocka_unit_test(ssh_forward_cancel_ends_both_threads),
 		cmocka_unit_test(ssh_forward_agent_hangs_up),
-		cmocka_unit_test_setup_teardown(auth_from_auths, auth_setup, auth_teardown),
-		cmocka_unit_test_setup_teardown(auth_creds_store, auth_setup, auth_teardown),
-		cmocka_unit_test_setup_teardown(auth_missing_or_malformed_config, auth_setup,
-						auth_teardown),
+		cmocka_unit_test(auth_answers_from_the_host),
+		cmocka_unit_test(auth_without_the_host_service_is_anonymous),
+		cmocka_unit_test(auth_through_the_core_lookup),
+		cmocka_unit_test(auth_malformed_request),
 	};
 	return cmocka_run_group_tests_name("session_services", tests, all_setup, all_teardown);
 }
