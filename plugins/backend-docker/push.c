@@ -249,7 +249,8 @@ int docker_push(void *connp, const struct kiln_push *req, struct kiln_push_resul
 		const char *dg = json_string_value(json_object_get(aux, "Digest"));
 		if (e) {
 			bool denied = strstr(e, "unauthorized") || strstr(e, "denied") ||
-				      strstr(e, "authentication required");
+				      strstr(e, "authentication required") ||
+				      strstr(e, "no basic auth credentials");
 			rc = host->error(err, denied ? KILN_E_DENIED : KILN_E_PROTOCOL,
 					 "cannot push %s: %s", req->ref, e);
 		} else if (dg && strlen(dg) < sizeof(res->digest)) {

@@ -230,7 +230,7 @@ LUA
 	DOCKER_CONFIG=$adir/nocfg kbuild_in "$p" --progress=plain --var run="$run_id-h"
 	expect_eq "password registry, no credentials: exit code is not 0" 1 "$([ "$rc" -ne 0 ] && echo 1 || echo 0)"
 	expect_match "password registry, no credentials: the failure says so" \
-		"publish locked: .*(unauthorized|authentication required|denied|user name and password)" "$err"
+		"publish locked: .*(unauthorized|authentication required|denied|no basic auth credentials|user name and password)" "$err"
 	DOCKER_CONFIG=$adir/cfg kbuild_in "$p" --progress=plain --var run="$run_id-h"
 	if [ "$rc" -eq 0 ]; then ok "password registry, config.json auths: exit 0"; else not_ok "password registry: exit $rc"; show_err; fi
 	want=$MANIFEST
