@@ -25,32 +25,10 @@
 
 /* ---- fixtures: a temp dir, the config, the helper -------------------------- */
 
-static char tmpdir[64];
+#include "tmpfiles.h"
 static char logpath[128];
 static char old_path[4096];
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(p);
-}
-
-static void path_in(char *buf, size_t n, const char *name)
-{
-	snprintf(buf, n, "%s/%s", tmpdir, name);
-}
-
-static void write_file(const char *name, const char *content, mode_t mode)
-{
-	char p[256];
-	path_in(p, sizeof(p), name);
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	assert_true(fd >= 0);
-	size_t n = strlen(content);
-	assert_int_equal(write(fd, content, n), (ssize_t)n);
-	close(fd);
-	chmod(p, mode);
-}
 
 static void write_config(const char *json)
 {

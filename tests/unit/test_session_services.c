@@ -282,30 +282,8 @@ static void fake_end(struct fake *f, int how)
 
 /* ---- fixtures: a temp dir ----------------------------------------------------------- */
 
-static char tmpdir[64];
+#include "tmpfiles.h"
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(p);
-}
-
-static void path_in(char *buf, size_t n, const char *name)
-{
-	snprintf(buf, n, "%s/%s", tmpdir, name);
-}
-
-static void write_file(const char *name, const char *content, mode_t mode)
-{
-	char p[256];
-	path_in(p, sizeof(p), name);
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	assert_true(fd >= 0);
-	size_t n = strlen(content);
-	assert_int_equal(write(fd, content, n), (ssize_t)n);
-	close(fd);
-	chmod(p, mode);
-}
 
 static int group_setup(void **st)
 {
