@@ -41,6 +41,23 @@ kbuild_in() { # kbuild_in DIR ARGS...: `kiln build ARGS` in DIR (a kiln.lua's);
 	rc=$?
 	err=$(cat "$tmp/stderr")
 }
+need_engine() { # need_engine: the local engine's env (DOCKER_HOST, BUILDKIT_HOST,
+	# KILN_REGISTRY) from `scripts/engine.sh env` unless already set; bail
+	# out when /usr/bin/docker cannot reach it. Run from the project root.
+	if [ -z "${DOCKER_HOST:-}" ] || [ -z "${BUILDKIT_HOST:-}" ]; then
+		eval "$(scripts/engine.sh env 2>/dev/null)" || true
+	fi
+	if [ -z "${DOCKER_HOST:-}" ] || ! /usr/bin/docker version >/dev/null 2>&1; then
+		echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
+		exit 1
+	fi
+}
+need_tools() { # need_tools CMD...: bail out unless each is installed
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null || { echo "Bail out! $t is not installed (scripts/deps.sh)"; exit 1; }
+	done
+}
 tap_done() {
 	echo "1..$_tap_n"
 	[ "$_tap_failed" -eq 0 ]

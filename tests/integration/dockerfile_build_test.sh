@@ -24,13 +24,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 DOCKER=/usr/bin/docker
 run_id=$$-$RANDOM
-if [ -z "${DOCKER_HOST:-}" ] || [ -z "${BUILDKIT_HOST:-}" ]; then
-	eval "$(scripts/engine.sh env 2>/dev/null)" || true
-fi
-if [ -z "${DOCKER_HOST:-}" ] || ! "$DOCKER" version >/dev/null 2>&1; then
-	echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
-	exit 1
-fi
+need_engine
 ADDR=${BUILDKIT_HOST:-docker-unix://${DOCKER_HOST#unix://}}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-df-build.XXXXXX")
 images=()

@@ -26,13 +26,7 @@ DOCKER=/usr/bin/docker # not /usr/local/bin/docker: that is another client
 RW=tests/integration/realworld
 run_id=$$-$RANDOM
 
-if [ -z "${DOCKER_HOST:-}" ] || [ -z "${BUILDKIT_HOST:-}" ]; then
-	eval "$(scripts/engine.sh env 2>/dev/null)" || true
-fi
-if [ -z "${DOCKER_HOST:-}" ] || ! "$DOCKER" version >/dev/null 2>&1; then
-	echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
-	exit 1
-fi
+need_engine
 if [ ! -x "$KILN" ]; then
 	echo "Bail out! $KILN is not built (make)"
 	exit 1

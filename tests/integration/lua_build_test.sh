@@ -24,16 +24,8 @@ cd "$(dirname "$0")/../.." || exit 1
 
 DOCKER=/usr/bin/docker
 run_id=$$-$RANDOM
-if [ -z "${DOCKER_HOST:-}" ] || [ -z "${BUILDKIT_HOST:-}" ]; then
-	eval "$(scripts/engine.sh env 2>/dev/null)" || true
-fi
-if [ -z "${DOCKER_HOST:-}" ] || ! "$DOCKER" version >/dev/null 2>&1; then
-	echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
-	exit 1
-fi
-for t in jq; do
-	command -v "$t" >/dev/null || { echo "Bail out! $t is not installed (scripts/deps.sh)"; exit 1; }
-done
+need_engine
+need_tools jq
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-lua-build.XXXXXX")
 kiln_pid=

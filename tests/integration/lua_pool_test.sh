@@ -31,13 +31,7 @@ cd "$(dirname "$0")/../.." || exit 1
 
 DOCKER=/usr/bin/docker
 run_id=$$-$RANDOM
-if [ -z "${DOCKER_HOST:-}" ]; then
-	eval "$(scripts/engine.sh env 2>/dev/null)" || true
-fi
-if [ -z "${DOCKER_HOST:-}" ] || ! "$DOCKER" version >/dev/null 2>&1; then
-	echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
-	exit 1
-fi
+need_engine
 case $DOCKER_HOST in
 unix://*) ;;
 *) echo "Bail out! DOCKER_HOST is not a unix socket: $DOCKER_HOST"; exit 1 ;;

@@ -22,16 +22,8 @@ cd "$(dirname "$0")/../.." || exit 1
 
 DOCKER=/usr/bin/docker
 run_id=$$-$RANDOM
-if [ -z "${DOCKER_HOST:-}" ] || [ -z "${KILN_REGISTRY:-}" ]; then
-	eval "$(scripts/engine.sh env 2>/dev/null)" || true
-fi
-if [ -z "${DOCKER_HOST:-}" ] || ! "$DOCKER" version >/dev/null 2>&1; then
-	echo "Bail out! no engine at '${DOCKER_HOST:-}' (run: eval \"\$(scripts/engine.sh up)\")"
-	exit 1
-fi
-for t in jq curl; do
-	command -v "$t" >/dev/null || { echo "Bail out! $t is not installed (scripts/deps.sh)"; exit 1; }
-done
+need_engine
+need_tools jq curl
 REG=${KILN_REGISTRY:-127.0.0.1:5000}
 LIST=application/vnd.docker.distribution.manifest.list.v2+json
 MANIFEST=application/vnd.docker.distribution.manifest.v2+json
