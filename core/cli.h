@@ -72,6 +72,13 @@ enum {
 	KILN_OPT_TLSSERVERNAME,
 	KILN_OPT_TLSDIR,
 };
+/* Their entries, for a command's struct option table. */
+#define KILN_TLS_LONGOPTS \
+	{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT }, \
+	{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT }, \
+	{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY }, \
+	{ "tlsservername", required_argument, NULL, KILN_OPT_TLSSERVERNAME }, \
+	{ "tlsdir", required_argument, NULL, KILN_OPT_TLSDIR }
 
 /* The TLS flags as given (strings borrowed from argv). */
 struct kiln_tls_cli {

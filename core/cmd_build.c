@@ -181,11 +181,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "shm-size", required_argument, NULL, OPT_SHM_SIZE },
 		{ "ulimit", required_argument, NULL, OPT_ULIMIT },
 		{ "check", no_argument, NULL, OPT_CHECK },
-		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
-		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
-		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
-		{ "tlsservername", required_argument, NULL, KILN_OPT_TLSSERVERNAME },
-		{ "tlsdir", required_argument, NULL, KILN_OPT_TLSDIR },
+		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;

@@ -134,11 +134,7 @@ static int parse_engine_args(const char *cmd, struct engine_cli *c, int argc, ch
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "keep-duration", required_argument, NULL, OPT_KEEP_DURATION },
 		{ "keep-storage", required_argument, NULL, OPT_KEEP_STORAGE },
-		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
-		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
-		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
-		{ "tlsservername", required_argument, NULL, KILN_OPT_TLSSERVERNAME },
-		{ "tlsdir", required_argument, NULL, KILN_OPT_TLSDIR },
+		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int o;

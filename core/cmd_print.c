@@ -67,6 +67,20 @@ int kiln__plan_cli_load(struct kiln_plan_cli *c, struct kiln_plan *plan)
 	return 0;
 }
 
+int kiln__plan_cli_open(struct kiln_plan_cli *c, struct kiln_plan *plan,
+			const char *const *names, size_t n)
+{
+	int rc = kiln__plan_cli_load(c, plan);
+	if (rc)
+		return rc;
+	struct kiln_err err = { 0 };
+	if (kiln__plan_select(plan, names, n, &err) < 0) {
+		kiln__err_print(&err);
+		return KILN_EXIT_USAGE;
+	}
+	return 0;
+}
+
 void kiln__plan_cli_release(struct kiln_plan_cli *c)
 {
 	kiln__strv_release(&c->sets);
@@ -288,15 +302,8 @@ int kiln__cmd_print(struct kiln_ctx *ctx, int argc, char **argv)
 	struct kiln_plan plan = { 0 };
 	int rc = parse_plan_args("print", &c, NULL, argc, argv);
 	if (rc == 0)
-		rc = kiln__plan_cli_load(&c, &plan);
-	if (rc == 0) {
-		struct kiln_err err = { 0 };
-		if (kiln__plan_select(&plan, (const char *const *)argv + optind,
-				      (size_t)(argc - optind), &err) < 0) {
-			kiln__err_print(&err);
-			rc = KILN_EXIT_USAGE;
-		}
-	}
+		rc = kiln__plan_cli_open(&c, &plan, (const char *const *)argv + optind,
+					 (size_t)(argc - optind));
 	if (rc == 0) {
 		json_t *root = plan_json(&plan);
 		char *s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_INDENT(2));

@@ -7,15 +7,9 @@
 #include "dockercfg.h"
 #include "graph_internal.h"
 #include "loader.h"
+#include "patterns.h"
 #include "util.h"
 
-/* core/ignore.c (contracts in kiln/ignore.h) */
-kiln_patterns_compile_fn kiln__patterns_compile;
-kiln_patterns_match_fn kiln__patterns_match;
-kiln_patterns_has_exceptions_fn kiln__patterns_has_exceptions;
-kiln_patterns_free_fn kiln__patterns_free;
-kiln_ignore_read_fn kiln__ignore_read;
-kiln_ignore_free_fn kiln__ignore_free;
 
 static int reg_renderer(struct kiln_plugin *p, const struct kiln_renderer *vt)
 {

@@ -43,15 +43,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "patterns.h"
 #include "util.h"
 
-/* The host table's entries (wired in host.c). */
-kiln_patterns_compile_fn kiln__patterns_compile;
-kiln_patterns_match_fn kiln__patterns_match;
-kiln_patterns_has_exceptions_fn kiln__patterns_has_exceptions;
-kiln_patterns_free_fn kiln__patterns_free;
-kiln_ignore_read_fn kiln__ignore_read;
-kiln_ignore_free_fn kiln__ignore_free;
 
 /* Most ops one pattern may compile to (about its length in characters);
  * bounds the state bitsets that matching keeps on the stack. */

@@ -191,6 +191,10 @@ int kiln__plan_cli_take(struct kiln_plan_cli *c, const char *cmd, int o, const c
 /* Load the plan the options name; on failure prints the error (and any
  * traceback) and returns the exit code, else 0. */
 int kiln__plan_cli_load(struct kiln_plan_cli *c, struct kiln_plan *plan);
+/* kiln__plan_cli_load, then kiln__plan_select of the n names (targets and
+ * groups); a selection error is printed and KILN_EXIT_USAGE. */
+int kiln__plan_cli_open(struct kiln_plan_cli *c, struct kiln_plan *plan,
+			const char *const *names, size_t n);
 void kiln__plan_cli_release(struct kiln_plan_cli *c);
 
 /* Should `kiln build ARGS` run a script? Yes when -f/--file names a

@@ -78,6 +78,8 @@ enum pub_state { P_WAITING, P_RUNNING, P_DONE, P_FAILED, P_SKIPPED };
 struct pub {
 	struct sched *s;
 	const struct kiln_plan_target *t;
+	size_t *jobs;            /* indices of the target's jobs */
+	size_t n_jobs;
 	struct kiln_strv refs;   /* NAME[:TAG] to push to */
 	char *by_digest_name;    /* the first ref's repository, for an exporter
 				  * that pushes by digest */
@@ -564,19 +566,13 @@ static void *pub_main(void *arg)
 {
 	struct pub *p = arg;
 	struct sched *s = p->s;
-	size_t n = 0;
-	for (size_t i = 0; i < s->n_jobs; i++)
-		n += s->jobs[i].pj->target == p->t;
-	struct kiln_publish_image *im = kiln__xcalloc(n + 1, sizeof(*im));
+	struct kiln_publish_image *im = kiln__xcalloc(p->n_jobs + 1, sizeof(*im));
 	/* The machine's own platform last: between the pushes and the index,
 	 * the tag (and dockerd's local tag) points at the last one. */
 	size_t k = 0;
 	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0, rank = 0; i < s->n_jobs; i++) {
-			const struct job *j = &s->jobs[i];
-			if (j->pj->target != p->t)
-				continue;
-			rank++;
+		for (size_t rank = 0; rank < p->n_jobs; rank++) {
+			const struct job *j = &s->jobs[p->jobs[rank]];
 			const char *pl = j->pj->platform;
 			const char *arch = pl && strchr(pl, '/') ? strchr(pl, '/') + 1 : NULL;
 			bool native = !arch || strncmp(arch, host_arch(), strlen(host_arch())) == 0;
@@ -585,7 +581,7 @@ static void *pub_main(void *arg)
 			im[k++] = (struct kiln_publish_image){
 				.platform = pl, .pusher = j->builder->pusher,
 				.copts = &j->builder->copts, .image = j->image_id,
-				.digest = j->digest, .rank = rank - 1,
+				.digest = j->digest, .rank = rank,
 			};
 		}
 	struct kiln_publish_req req = {
@@ -629,10 +625,8 @@ static bool pubs_step(struct sched *s)
 		if (p->state != P_WAITING)
 			continue;
 		bool ready = true, blocked = false;
-		for (size_t k = 0; k < s->n_jobs; k++) {
-			const struct job *j = &s->jobs[k];
-			if (j->pj->target != p->t)
-				continue;
+		for (size_t k = 0; k < p->n_jobs; k++) {
+			const struct job *j = &s->jobs[p->jobs[k]];
 			if (j->state == J_FAILED || j->state == J_CANCELLED || j->state == J_SKIPPED)
 				blocked = true;
 			else if (j->state != J_DONE)
@@ -1013,11 +1007,7 @@ static int parse_args(struct build_plan_cli *c, int argc, char **argv)
 		{ "pull", no_argument, NULL, OPT_PULL },
 		{ "push", no_argument, NULL, OPT_PUSH },
 		{ "publish", required_argument, NULL, OPT_PUBLISH },
-		{ "tlscacert", required_argument, NULL, KILN_OPT_TLSCACERT },
-		{ "tlscert", required_argument, NULL, KILN_OPT_TLSCERT },
-		{ "tlskey", required_argument, NULL, KILN_OPT_TLSKEY },
-		{ "tlsservername", required_argument, NULL, KILN_OPT_TLSSERVERNAME },
-		{ "tlsdir", required_argument, NULL, KILN_OPT_TLSDIR },
+		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	int o, rc;
@@ -1159,6 +1149,7 @@ static void sched_release(struct sched *s)
 	free(s->builders);
 	for (size_t i = 0; i < s->n_pubs; i++) {
 		kiln__strv_release(&s->pubs[i].refs);
+		free(s->pubs[i].jobs);
 		free(s->pubs[i].by_digest_name);
 		kiln__publish_out_release(&s->pubs[i].out);
 	}
@@ -1179,15 +1170,8 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 	struct sched s = { .ctx = ctx, .plan = &plan };
 	int rc = parse_args(&c, argc, argv);
 	if (rc == 0)
-		rc = kiln__plan_cli_load(&c.plan, &plan);
-	if (rc == 0) {
-		struct kiln_err err = { 0 };
-		if (kiln__plan_select(&plan, (const char *const *)argv + optind,
-				      (size_t)(argc - optind), &err) < 0) {
-			kiln__err_print(&err);
-			rc = KILN_EXIT_USAGE;
-		}
-	}
+		rc = kiln__plan_cli_open(&c.plan, &plan, (const char *const *)argv + optind,
+					 (size_t)(argc - optind));
 	s.push_all = c.push;
 	s.after_all = c.after_all;
 	if (rc == 0)
@@ -1215,8 +1199,14 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 	s.pull = c.pull;
 	s.n_jobs = plan.n_jobs;
 	s.jobs = kiln__xcalloc(s.n_jobs + 1, sizeof(*s.jobs));
-	for (size_t i = 0; i < s.n_jobs; i++)
+	for (size_t i = 0; i < s.n_jobs; i++) {
 		s.jobs[i] = (struct job){ .s = &s, .pj = &plan.jobs[i] };
+		struct pub *p = pub_of(&s, plan.jobs[i].target);
+		if (p) {
+			p->jobs = kiln__xrealloc(p->jobs, (p->n_jobs + 1) * sizeof(*p->jobs));
+			p->jobs[p->n_jobs++] = i;
+		}
+	}
 	kiln__bus_add_sink(s.bus, step_sink, &s);
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
