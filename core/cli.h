@@ -45,10 +45,37 @@ void kiln__print_help(const struct kiln_cmd *cmd);
 /* Map a kiln_code to an exit code. */
 int kiln__exit_code(int code);
 
-/* The engine address, in buildx's order of precedence: flag (--addr), else
- * $BUILDKIT_HOST, else the standalone buildkitd socket if it exists, else
- * $DOCKER_HOST, else unix:///var/run/docker.sock. Static or env storage. */
+/* Where an engine address came from (docs/cli.md "Choosing the engine"). */
+enum kiln_addr_source {
+	KILN_ADDR_FLAG,              /* --addr */
+	KILN_ADDR_BUILDKIT_HOST,     /* $BUILDKIT_HOST */
+	KILN_ADDR_DOCKER_HOST,       /* $DOCKER_HOST */
+	KILN_ADDR_BUILDKITD_DEFAULT, /* /run/buildkit/buildkitd.sock, which exists */
+	KILN_ADDR_DOCKER_DEFAULT,    /* unix:///var/run/docker.sock */
+	KILN_ADDR_BUILDER,           /* a kiln.lua builder's addr */
+};
+
+/* The engine address: flag (--addr), else $BUILDKIT_HOST, else
+ * $DOCKER_HOST, else buildkitd's default socket if it exists, else
+ * Docker's. *src says which. Static, argv or env storage. */
+const char *kiln__engine_addr_from(const char *flag, enum kiln_addr_source *src);
+/* The same without the source. */
 const char *kiln__engine_addr(const char *flag);
+
+/* What GET /_ping on a Docker Engine API socket said. */
+struct kiln_docker_ping {
+	bool connected;          /* the socket accepted the connection */
+	bool answered;           /* an HTTP response came back */
+	bool timed_out;          /* connected, but no answer in time */
+	long status;             /* its HTTP status */
+	char api_version[32];    /* Api-Version header, "" if none */
+	char builder_version[16];/* Builder-Version: "2" = BuildKit */
+	char libpod_version[32]; /* Libpod-Api-Version: Podman */
+	char server[64];         /* Server header */
+	char error[256];         /* libcurl's reason when it failed */
+};
+/* GET /_ping on the unix socket at sock, giving up after timeout_ms. */
+void kiln__docker_ping(const char *sock, int timeout_ms, struct kiln_docker_ping *p);
 
 /* What a command needs of a backend. */
 enum kiln_need {
@@ -62,6 +89,39 @@ enum kiln_need {
  * those providing `need`, or NULL. */
 const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *addr,
 					      enum kiln_need need);
+
+/* The backend a command uses, and why. */
+struct kiln_engine_choice {
+	const struct kiln_backend *backend;
+	char addr[4200];        /* the address backend connects to (dockerd
+				 * with BuildKit: docker-unix://PATH) */
+	char why[640];          /* one line: the rule that chose it */
+	/* With want_store: the backend that pushes from the engine's image
+	 * store (a Docker Engine API, via store_addr), or NULL. */
+	const struct kiln_backend *pusher;
+	char store_addr[4200];
+};
+/* Choose the backend for the engine at flag_addr (or the environment's,
+ * kiln__engine_addr_from), by these rules in order:
+ *   1. --backend (flag_backend), else $KILN_BACKEND: that backend;
+ *   2. --addr, $BUILDKIT_HOST, buildkitd's default socket, any
+ *      docker-unix:// or tcp:// address: the buildkit backend;
+ *   3. a unix socket from $DOCKER_HOST or Docker's default: GET /_ping;
+ *      Podman (Libpod-Api-Version) -> docker; DOCKER_BUILDKIT=0 -> docker;
+ *      Builder-Version 2, API >= 1.39 or DOCKER_BUILDKIT=1 -> buildkit at
+ *      docker-unix://PATH; an older API -> docker (the classic builder);
+ *      a socket that speaks no HTTP -> buildkit (gRPC);
+ *   4. else the backend whose probe() scores the address highest.
+ * Returns 0, or KILN_E_NOTFOUND (no such backend, none for the address)
+ * or KILN_E_CONNECT (a socket that answers as neither engine), naming the
+ * address. The choice is logged at debug level. */
+int kiln__engine_choose(struct kiln_ctx *ctx, const char *flag_addr, const char *flag_backend,
+			enum kiln_need need, bool want_store, struct kiln_engine_choice *out,
+			struct kiln_err *err);
+/* The same for addr, whose source is src. */
+int kiln__engine_choose_at(struct kiln_ctx *ctx, const char *addr, enum kiln_addr_source src,
+			   const char *flag_backend, enum kiln_need need, bool want_store,
+			   struct kiln_engine_choice *out, struct kiln_err *err);
 
 /* buildctl's TLS flags, taken by build, workers, du and prune: getopt_long
  * values for their option tables (clear of each command's own 256+). */

@@ -178,17 +178,16 @@ static int parse_engine_args(const char *cmd, struct engine_cli *c, int argc, ch
 static int engine_connect(struct kiln_ctx *ctx, const char *cmd, struct engine_cli *c,
 			  enum kiln_need need, const struct kiln_backend **be, void **conn)
 {
-	const char *addr = kiln__engine_addr(c->addr);
 	struct kiln_connect_opts opts;
 	struct kiln_err err = { 0 };
-	if (kiln__tls_cli_resolve(&c->tls, addr, &opts, &err) < 0)
-		return kiln__usage_error(cmd, "%s", err.msg);
-	*be = kiln__pick_backend(ctx, addr, need);
-	if (!*be) {
-		fprintf(stderr, "kiln: no backend plugin can manage the engine at '%s' "
-				"(see 'kiln plugins')\n", addr);
-		return KILN_EXIT_USAGE;
+	struct kiln_engine_choice ch;
+	if (kiln__engine_choose(ctx, c->addr, NULL, need, false, &ch, &err) < 0) {
+		kiln__err_print(&err);
+		return err.code == KILN_E_NOTFOUND ? KILN_EXIT_USAGE : kiln__exit_code(err.code);
 	}
+	if (kiln__tls_cli_resolve(&c->tls, ch.addr, &opts, &err) < 0)
+		return kiln__usage_error(cmd, "%s", err.msg);
+	*be = ch.backend;
 	int rc = kiln__backend_connect(*be, &opts, conn, &err);
 	if (rc < 0) {
 		kiln__err_print(&err);

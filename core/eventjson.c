@@ -341,7 +341,8 @@ static int dec_job_started(struct dec *d, json_t *o, struct kiln_event *ev)
 	    (rc = get_str(d, o, "backend", false, &e->backend)) < 0 ||
 	    (rc = get_c_int(d, o, "steps", false, 0, INT_MAX, &e->steps)) < 0 ||
 	    (rc = get_c_int(d, o, "jobs", false, 0, INT_MAX, &e->jobs)) < 0 ||
-	    (rc = get_str(d, o, "log_dir", false, &e->log_dir)) < 0)
+	    (rc = get_str(d, o, "log_dir", false, &e->log_dir)) < 0 ||
+	    (rc = get_str(d, o, "backend_reason", false, &e->backend_reason)) < 0)
 		return rc;
 	json_int_t prev;
 	if ((rc = get_int(d, o, "previous_duration_ns", false, 0, JINT_MAX, &prev)) < 0)

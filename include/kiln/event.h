@@ -69,6 +69,11 @@ struct kiln_event_job_started {
 	int64_t previous_duration_ns; /* wall time of the last successful
 				       * build of the same target and platform
 				       * kiln recorded, 0 when none */
+	/* Appended: check KILN_HAS_FIELD. Why the core chose this backend
+	 * for this engine, one line (docs/cli.md "Choosing the engine"),
+	 * e.g. "DOCKER_HOST=unix:///… is dockerd with BuildKit (API 1.41)";
+	 * NULL when not known (a replayed stream from before). */
+	const char *backend_reason;
 };
 
 /* KILN_EVENT_JOB_FINISHED */

@@ -84,6 +84,15 @@ static void grpc_unuse(void)
 
 /* ---- connect ----------------------------------------------------------------------------- */
 
+/* msg without its "cannot reach buildkit at ADDR: " opening. */
+static const char *after_addr(const char *msg, const char *addr)
+{
+	const char *p = strstr(msg, addr);
+	if (p && strncmp(p + strlen(addr), ": ", 2) == 0)
+		return p + strlen(addr) + 2;
+	return msg;
+}
+
 static void disconnect(void *connp);
 
 static int connect_opts(const struct kiln_host *host, const struct kiln_connect_opts *given,
@@ -139,10 +148,21 @@ static int connect_opts(const struct kiln_host *host, const struct kiln_connect_
 		rc = buildkit_dial(conn, deadline, &err2);
 		if (rc == 0)
 			rc = buildkit_info(conn, (int)(deadline - buildkit_now_ms()), NULL, &err2);
-		if (rc < 0 && conn->http_answered)
+		if (rc < 0 && conn->http_answered) {
 			*err = err2;
-		else if (rc < 0)
-			rc = err->code;
+		} else if (rc < 0) {
+			/* Neither protocol: name both attempts. */
+			char first[sizeof(err->msg)];
+			snprintf(first, sizeof(first), "%s", after_addr(err->msg, addr));
+			rc = host->error(err, err->code, "cannot reach %s: it answers neither as "
+					 "BuildKit (gRPC: %s) nor as a Docker Engine API (POST "
+					 "/grpc: %s)", addr, first, after_addr(err2.msg, addr));
+		}
+	} else if (rc < 0 && conn->channel && conn->where.transport == BUILDKIT_UNIX &&
+		   st.code == GRPC_STATUS_DEADLINE_EXCEEDED) {
+		rc = host->error(err, KILN_E_CONNECT, "cannot reach %s: no answer within %d s, "
+				 "neither as BuildKit (gRPC) nor as a Docker Engine API", addr,
+				 BUILDKIT_CONNECT_MS / 1000);
 	}
 	if (rc < 0) {
 		disconnect(conn);

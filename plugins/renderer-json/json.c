@@ -267,6 +267,8 @@ static void add_job_started(struct state *st, json_t *o, const struct kiln_event
 		if (e->previous_duration_ns > 0)
 			set_int(o, "previous_duration_ns", e->previous_duration_ns);
 	}
+	if (KILN_HAS_FIELD(ev, struct kiln_event, u.job_started.backend_reason))
+		set_opt_str(st, o, "backend_reason", e->backend_reason);
 }
 
 static void add_job_finished(struct state *st, json_t *o, const struct kiln_event *ev)

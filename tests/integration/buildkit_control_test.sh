@@ -156,7 +156,7 @@ c = []
 while True: c.append(s.accept())' "$tmp/silent.sock" &
 	silent_pid=$!
 	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S "$tmp/silent.sock" ] && break; sleep 0.1; done
-	expect_fast_fail "silent unix peer" "unix://$tmp/silent.sock" 'no gRPC answer within 4 s'
+	expect_fast_fail "silent unix peer" "unix://$tmp/silent.sock" 'no answer within 4 s, neither as BuildKit \(gRPC\) nor as a Docker Engine API'
 	expect_fast_fail "silent docker-unix peer" "docker-unix://$tmp/silent.sock" 'no answer within 4 s'
 else
 	skip "silent peers time out" "no python3"
