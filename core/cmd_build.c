@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "cli.h"
 #include "plan.h"
+#include "publish.h"
 #include "util.h"
 
 int kiln__kv_add(struct kiln_kvlist *l, const char *arg, bool from_env, const char *cmd,
@@ -59,8 +60,12 @@ struct build_cli {
 	struct kiln_strv tags, outputs, cache_from, cache_to, secrets, ssh, hosts,
 		allow, platforms, no_cache_filter, ulimits;
 	const char *addr;
+	const char *backend; /* --backend */
+	bool push;           /* --push: -o type=registry */
 	struct kiln_tls_cli tls;
 	struct kiln_progress_opts progress;
+	struct kiln_publish_dest dest; /* where a pushing build goes */
+	bool pushes;                   /* --push, or an output that pushes */
 };
 
 static void build_cli_release(struct build_cli *b)
@@ -74,6 +79,7 @@ static void build_cli_release(struct build_cli *b)
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
 		kiln__strv_release(lists[i]);
 	kiln__tls_cli_release(&b->tls);
+	kiln__publish_dest_release(&b->dest);
 }
 
 static void split_csv_into(struct kiln_strv *sv, const char *s)
@@ -89,6 +95,7 @@ enum {
 	OPT_CACHE_TO, OPT_SECRET, OPT_SSH, OPT_ADD_HOST, OPT_ALLOW, OPT_NETWORK,
 	OPT_NO_CACHE, OPT_PULL, OPT_ADDR, OPT_PROGRESS, OPT_NO_EMOJI,
 	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
+	OPT_BACKEND, OPT_PUSH,
 };
 
 /* Docker's RAMInBytes (go-units): a number, optionally fractional, then an
@@ -181,6 +188,8 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "shm-size", required_argument, NULL, OPT_SHM_SIZE },
 		{ "ulimit", required_argument, NULL, OPT_ULIMIT },
 		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "backend", required_argument, NULL, OPT_BACKEND },
+		{ "push", no_argument, NULL, OPT_PUSH },
 		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -236,6 +245,8 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 			kiln__strv_push(&b->ulimits, optarg);
 			break;
 		case OPT_CHECK: b->o.check = true; break;
+		case OPT_BACKEND: b->backend = optarg; break;
+		case OPT_PUSH: b->push = true; break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -341,11 +352,19 @@ static void emit_job(struct kiln_bus *bus, const struct kiln_job *job,
  * frontend, a bad Dockerfile, an unreachable engine) return without events
  * and the caller prints them; a failed solve is reported through the
  * job.finished event, which the renderers show. *reported says which. */
+/* What a job of a pushing build leaves for the publish step. */
+struct job_image {
+	const char *platform;
+	char *image_id; /* the engine's image ID (config digest), or NULL */
+	char *digest;   /* the manifest digest, or NULL */
+};
+
 static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *bus,
-		   const struct kiln_backend *be, const struct kiln_connect_opts *copts,
+		   const struct kiln_engine_choice *ch, const struct kiln_connect_opts *copts,
 		   const char *platform, int number, struct sigwatch *sw, struct kiln_err *err,
-		   bool *reported)
+		   bool *reported, struct job_image *img)
 {
+	const struct kiln_backend *be = ch->backend;
 	const char *file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
 	const struct kiln_frontend *fe = kiln__pick_frontend(ctx, file);
 	*reported = false;
@@ -356,6 +375,30 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	struct kiln_arena *arena = kiln__arena_new();
 	struct kiln_build_opts opts = b->o;
 	opts.platform = platform;
+	if (b->pushes) {
+		/* A pushing output stays in the engine's store for the publish
+		 * step, or is pushed by BuildKit's image exporter (by digest
+		 * when kiln writes the index); as kiln.lua targets do. */
+		const char **outs = kiln__arena_alloc(arena, (b->outputs.n + 1) * sizeof(*outs));
+		size_t n_platforms = b->platforms.n ? b->platforms.n : 1;
+		for (size_t i = 0; i < b->outputs.n; i++) {
+			const char *o = b->outputs.v[i];
+			if (kiln__output_pushes(o)) {
+				char *w = kiln__publish_job_output(o, ch->pusher != NULL, n_platforms,
+								   b->dest.by_digest_name);
+				o = kiln__arena_strdup(arena, w);
+				free(w);
+			}
+			outs[i] = o;
+		}
+		opts.outputs = outs;
+		if (!ch->pusher && n_platforms > 1) {
+			/* pushed by digest: BuildKit refuses a tag there; the
+			 * index carries the tags */
+			opts.tags = NULL;
+			opts.n_tags = 0;
+		}
+	}
 	struct kiln_build_def def = { .struct_size = sizeof(def) };
 	struct kiln_solve_result res = { .struct_size = sizeof(res) };
 	void *conn = NULL;
@@ -375,6 +418,7 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	struct kiln_event ev = { 0 };
 	ev.u.job_started.frontend = fe->name;
 	ev.u.job_started.backend = be->name;
+	ev.u.job_started.backend_reason = ch->why;
 	ev.u.job_started.steps = def.steps;
 	ev.u.job_started.jobs = (int)(b->platforms.n ? b->platforms.n : 1);
 	emit_job(bus, &job, KILN_EVENT_JOB_STARTED, &ev);
@@ -408,6 +452,10 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	    strcmp(b->progress.mode, "quiet") == 0)
 		printf("%s\n", res.image_digest);
 	*reported = true;
+	if (rc == 0 && res.config_digest)
+		img->image_id = kiln__xstrdup(res.config_digest);
+	if (rc == 0 && res.image_digest)
+		img->digest = kiln__xstrdup(res.image_digest);
 	kiln__arena_free(arena);
 	free(id);
 	return rc;
@@ -427,6 +475,17 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 		build_cli_release(&b);
 		return rc;
 	}
+	if (b.push) /* buildx: --push is shorthand for --output=type=registry */
+		kiln__strv_push(&b.outputs, "type=registry");
+	rc = kiln__publish_dest((const char *const *)b.outputs.v, b.outputs.n,
+				(const char *const *)b.tags.v, b.tags.n, false, &b.dest);
+	if (rc < 0) {
+		build_cli_release(&b);
+		return kiln__usage_error("build", "%s pushes to a registry but names no image: "
+					 "give a tag (-t REGISTRY/NAME:TAG) or name= in the output",
+					 b.push ? "--push" : "the output");
+	}
+	b.pushes = rc == 1;
 	b.o.build_args = b.args.v;
 	b.o.n_build_args = b.args.n;
 	b.o.labels = b.labels.v;
@@ -469,21 +528,61 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/* kiln build --push: each platform's image into the registry under every
+ * ref, and the image index for several platforms (the publish step of
+ * kiln.lua targets, core/publish.c). Native platform last. Prints what
+ * was written unless the progress is json or quiet. */
+static int publish_images(struct build_cli *b, const struct kiln_engine_choice *ch,
+			  const struct kiln_connect_opts *copts, struct job_image *imgs,
+			  size_t n, struct kiln_err *err)
+{
+	if (n == 1 && !ch->pusher) /* pushed by BuildKit's image exporter */
+		return 0;
+	struct kiln_publish_image *im = kiln__xcalloc(n, sizeof(*im));
+	size_t k = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t rank = 0; rank < n; rank++) {
+			if (kiln__platform_is_native(imgs[rank].platform) != (pass == 1))
+				continue;
+			im[k++] = (struct kiln_publish_image){
+				.platform = imgs[rank].platform, .pusher = ch->pusher,
+				.copts = copts, .image = imgs[rank].image_id,
+				.digest = imgs[rank].digest, .rank = rank,
+			};
+		}
+	struct kiln_publish_req req = {
+		.target = "default", .refs = (const char *const *)b->dest.refs.v,
+		.n_refs = b->dest.refs.n, .insecure = b->dest.insecure, .index = n > 1,
+		.images = im, .n_images = k,
+	};
+	struct kiln_publish_out out;
+	int rc = kiln__publish(&req, &out, err);
+	bool quiet = b->progress.mode && (strcmp(b->progress.mode, "quiet") == 0 ||
+					  strcmp(b->progress.mode, "json") == 0);
+	for (size_t i = 0; i < out.n_lines && !quiet; i++)
+		fprintf(stderr, "pushed %s\n", out.lines[i]);
+	kiln__publish_out_release(&out);
+	free(im);
+	return rc;
+}
+
 /* kiln build after the options are checked: pick the backend, open the
- * renderers, run the jobs. Returns the exit code. */
+ * renderers, run the jobs, publish. Returns the exit code. */
 static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 {
 	struct kiln_err err = { 0 };
 	int rc;
-	const char *addr = kiln__engine_addr(b->addr);
 	struct kiln_connect_opts copts;
-	if (kiln__tls_cli_resolve(&b->tls, addr, &copts, &err) < 0)
+	struct kiln_engine_choice *ch = kiln__xcalloc(1, sizeof(*ch));
+	if (kiln__engine_choose(ctx, b->addr, b->backend, KILN_NEED_SOLVE, b->pushes, ch,
+				&err) < 0) {
+		kiln__err_print(&err);
+		free(ch);
+		return err.code == KILN_E_NOTFOUND ? KILN_EXIT_USAGE : kiln__exit_code(err.code);
+	}
+	if (kiln__tls_cli_resolve(&b->tls, ch->addr, &copts, &err) < 0) {
+		free(ch);
 		return kiln__usage_error("build", "%s", err.msg);
-	const struct kiln_backend *be = kiln__pick_backend(ctx, addr, KILN_NEED_SOLVE);
-	if (!be) {
-		fprintf(stderr, "kiln: no backend plugin can reach '%s' (see 'kiln plugins')\n",
-			addr);
-		return KILN_EXIT_USAGE;
 	}
 	/* Build records (full logs, durations for the tty's ETA) are kept
 	 * per context directory, Dockerfile and stage. */
@@ -499,20 +598,23 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 	free(record_key);
 	if (rc < 0) {
 		kiln__err_print(&err);
+		free(ch);
 		return kiln__exit_code(rc);
 	}
 
 	struct sigwatch sw = { 0 };
 	sigwatch_start(&sw);
 	size_t n_jobs = b->platforms.n ? b->platforms.n : 1;
+	struct job_image *imgs = kiln__xcalloc(n_jobs, sizeof(*imgs));
 	int first_rc = 0;
 	bool first_reported = false;
 	struct kiln_err first_err = { 0 };
 	for (size_t i = 0; i < n_jobs; i++) {
 		bool reported = false;
 		memset(&err, 0, sizeof(err));
-		rc = run_job(ctx, b, bus, be, &copts, b->platforms.n ? b->platforms.v[i] : NULL,
-			     (int)i + 1, &sw, &err, &reported);
+		imgs[i].platform = b->platforms.n ? b->platforms.v[i] : NULL;
+		rc = run_job(ctx, b, bus, ch, &copts, imgs[i].platform, (int)i + 1, &sw, &err,
+			     &reported, &imgs[i]);
 		if (rc < 0 && !first_rc) {
 			first_rc = rc;
 			first_err = err;
@@ -524,6 +626,20 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 	int sig = sigwatch_stop(&sw);
 	kiln__bus_close(bus, NULL);
 	kiln__bus_free(bus);
+	if (!first_rc && !sig && b->pushes) {
+		memset(&err, 0, sizeof(err));
+		if ((rc = publish_images(b, ch, &copts, imgs, n_jobs, &err)) < 0) {
+			first_rc = rc;
+			first_err = err;
+			first_reported = false;
+		}
+	}
+	for (size_t i = 0; i < n_jobs; i++) {
+		free(imgs[i].image_id);
+		free(imgs[i].digest);
+	}
+	free(imgs);
+	free(ch);
 	if (sig == SIGINT)
 		return KILN_EXIT_SIGINT;
 	if (sig == SIGTERM)

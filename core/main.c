@@ -49,7 +49,9 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --shm-size SIZE        Size of /dev/shm for RUN (bytes, or 64m, 1g)\n"
 	  "      --ulimit NAME=SOFT[:HARD]  Resource limit for RUN (repeatable)\n"
 	  "      --check                Check the Dockerfile (kiln lint); build nothing\n"
-	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  "      --push                 Push the image (shorthand for -o type=registry)\n"
+	  "      --addr ADDRESS         BuildKit address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  "      --backend NAME         Use this backend plugin (buildkit, docker; $KILN_BACKEND)\n"
 	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
@@ -63,7 +65,8 @@ const struct kiln_cmd kiln__commands[] = {
 	  "  -j, --jobs N               Jobs (target x platform) in flight (default: 16)\n"
 	  "      --fail-fast            Cancel the rest after a failure (default)\n"
 	  "      --keep-going           Finish what does not depend on a failure\n"
-	  "  --addr, the TLS flags, --progress, --no-cache, --pull, -q, -v as above.\n" },
+	  "      --push                 Push every target (bake's --push)\n"
+	  "  --addr, --backend, the TLS flags, --progress, --no-cache, --pull, -q, -v as above.\n" },
 	{ "lint", kiln__cmd_lint, KILN_CMD_PLUGINS,
 	  "kiln lint [OPTIONS] [PATH]",
 	  "Check a Dockerfile: syntax errors and build-check rules",
@@ -127,7 +130,9 @@ const struct kiln_cmd kiln__commands[] = {
 	  "Like 'buildctl debug workers': one line per worker with its platforms;\n"
 	  "--verbose adds its labels.\n\n"
 	  "Options:\n"
-	  "      --addr ADDRESS         Engine address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  "      --push                 Push the image (shorthand for -o type=registry)\n"
+	  "      --addr ADDRESS         BuildKit address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
+	  "      --backend NAME         Use this backend plugin (buildkit, docker; $KILN_BACKEND)\n"
 	  TLS_HELP
 	  "      --format table|json    Output format (default: table)\n"
 	  "  -v, --verbose              Show worker labels\n" },

@@ -15,9 +15,11 @@
  *      index) under every tag; with one, the other tags get the manifest
  *      too (pushed again: layers are not sent twice).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "cli.h"
 #include "publish.h"
@@ -177,4 +179,105 @@ void kiln__publish_out_release(struct kiln_publish_out *out)
 		free(out->lines[i]);
 	free(out->lines);
 	*out = (struct kiln_publish_out){ 0 };
+}
+
+/* ---- which builds push, and how their jobs export ------------------------------------ */
+
+char *kiln__csv_value(const char *o, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = o; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		if (strncmp(p, key, kl) == 0 && (p[kl] == '=' || p[kl] == ',' || !p[kl])) {
+			const char *v = p[kl] == '=' ? p + kl + 1 : p + kl;
+			return kiln__xasprintf("%.*s", (int)strcspn(v, ","), v);
+		}
+	}
+	return NULL;
+}
+
+bool kiln__output_pushes(const char *o)
+{
+	if (!strchr(o, '='))
+		return false; /* a bare path: type=local */
+	char *type = kiln__csv_value(o, "type"), *push = kiln__csv_value(o, "push");
+	bool r = type && (strcmp(type, "registry") == 0 ||
+			  (strcmp(type, "image") == 0 && push &&
+			   (!*push || strcmp(push, "true") == 0)));
+	free(type);
+	free(push);
+	return r;
+}
+
+int kiln__publish_dest(const char *const *outputs, size_t n_outputs, const char *const *tags,
+		       size_t n_tags, bool push_all, struct kiln_publish_dest *d)
+{
+	*d = (struct kiln_publish_dest){ 0 };
+	bool pushes = push_all;
+	for (size_t k = 0; k < n_outputs && !push_all; k++) {
+		const char *o = outputs[k];
+		if (!kiln__output_pushes(o))
+			continue;
+		pushes = true;
+		char *name = kiln__csv_value(o, "name");
+		char *insecure = kiln__csv_value(o, "registry.insecure");
+		if (name && *name)
+			kiln__strv_push(&d->refs, name);
+		if (insecure && strcmp(insecure, "true") == 0)
+			d->insecure = true;
+		free(name);
+		free(insecure);
+	}
+	if (!pushes)
+		return 0;
+	if (d->refs.n == 0)
+		for (size_t k = 0; k < n_tags; k++)
+			kiln__strv_push(&d->refs, tags[k]);
+	if (d->refs.n == 0)
+		return KILN_E_INVALID;
+	const char *r0 = d->refs.v[0];
+	const char *slash = strrchr(r0, '/');
+	const char *colon = strrchr(slash ? slash : r0, ':');
+	d->by_digest_name = colon ? kiln__xasprintf("%.*s", (int)(colon - r0), r0)
+				  : kiln__xstrdup(r0);
+	return 1;
+}
+
+void kiln__publish_dest_release(struct kiln_publish_dest *d)
+{
+	kiln__strv_release(&d->refs);
+	free(d->by_digest_name);
+	*d = (struct kiln_publish_dest){ 0 };
+}
+
+char *kiln__publish_job_output(const char *o, bool has_store, size_t n_platforms,
+			       const char *by_digest_name)
+{
+	if (has_store)
+		return kiln__xstrdup("type=image");
+	if (n_platforms <= 1)
+		return kiln__xstrdup(o);
+	if (by_digest_name)
+		return kiln__xasprintf("type=image,push=true,push-by-digest=true,name=%s",
+				       by_digest_name);
+	return kiln__xstrdup("type=image,push=true,push-by-digest=true");
+}
+
+static char native_arch[sizeof(((struct utsname *)0)->machine)];
+
+static void native_arch_init(void)
+{
+	struct utsname u;
+	if (uname(&u) == 0)
+		snprintf(native_arch, sizeof(native_arch), "%s",
+			 strcmp(u.machine, "x86_64") == 0    ? "amd64"
+			 : strcmp(u.machine, "aarch64") == 0 ? "arm64"
+							      : u.machine);
+}
+
+bool kiln__platform_is_native(const char *platform)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, native_arch_init);
+	const char *arch = platform && strchr(platform, '/') ? strchr(platform, '/') + 1 : NULL;
+	return !arch || strncmp(arch, native_arch, strlen(native_arch)) == 0;
 }

@@ -38,12 +38,15 @@ struct builder {
 	struct kiln_connect_opts copts;
 	const struct kiln_backend *be;
 	const struct kiln_backend *pusher; /* pushes from its image store, or NULL */
+	struct kiln_engine_choice *choice; /* which backend and why (heap) */
+	enum kiln_addr_source src;         /* where its address came from */
 	const struct kiln_plan_list *platforms; /* native; NULL: none declared */
 	int max_jobs;   /* 0: no limit of its own */
 	int running;
 	int used;       /* jobs started on it */
 	bool down;      /* unreachable (reported once) */
 	char *why_down;
+	int down_code;  /* the kiln_code that put it down at the start */
 	char *owned[5]; /* addr and TLS paths made absolute */
 };
 
@@ -80,10 +83,7 @@ struct pub {
 	const struct kiln_plan_target *t;
 	size_t *jobs;            /* indices of the target's jobs */
 	size_t n_jobs;
-	struct kiln_strv refs;   /* NAME[:TAG] to push to */
-	char *by_digest_name;    /* the first ref's repository, for an exporter
-				  * that pushes by digest */
-	bool insecure;           /* registry.insecure=true */
+	struct kiln_publish_dest dest; /* refs, by_digest_name, insecure */
 	enum pub_state state;
 	pthread_t thread;
 	bool finished;
@@ -191,33 +191,6 @@ static int mkdir_p(const char *path)
 	return rc;
 }
 
-/* The value of key in output CSV o ("type=image,push=true"), malloc'd,
- * or NULL. Plain CSV: a quoted value with commas is not split out. */
-static char *csv_value(const char *o, const char *key)
-{
-	size_t kl = strlen(key);
-	for (const char *p = o; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-		if (strncmp(p, key, kl) == 0 && (p[kl] == '=' || p[kl] == ',' || !p[kl])) {
-			const char *v = p[kl] == '=' ? p + kl + 1 : p + kl;
-			return kiln__xasprintf("%.*s", (int)strcspn(v, ","), v);
-		}
-	}
-	return NULL;
-}
-
-/* Does output o push to a registry (type=registry, or type=image with
- * push=true)? */
-static bool output_pushes(const char *o)
-{
-	char *type = csv_value(o, "type"), *push = csv_value(o, "push");
-	bool r = type && (strcmp(type, "registry") == 0 ||
-			  (strcmp(type, "image") == 0 && push &&
-			   (!*push || strcmp(push, "true") == 0)));
-	free(type);
-	free(push);
-	return r;
-}
-
 /* The pub of target t, or NULL. */
 static struct pub *pub_of(struct sched *s, const struct kiln_plan_target *t)
 {
@@ -255,18 +228,11 @@ static int job_outputs(struct sched *s, struct kiln_arena *a, const struct kiln_
 	for (size_t i = 0; i < n; i++) {
 		const char *o = outs[i];
 		bool csv = strchr(o, '=') != NULL;
-		if (csv && pub && output_pushes(o)) {
-			if (b->pusher)
-				v[i] = "type=image";
-			else if (t->platforms.n > 1)
-				v[i] = kiln__arena_strdup(a, "type=image,push=true,push-by-digest=true");
-			else
-				v[i] = o;
-			if (!b->pusher && t->platforms.n > 1 && pub->by_digest_name) {
-				char *w = kiln__xasprintf("%s,name=%s", v[i], pub->by_digest_name);
-				v[i] = kiln__arena_strdup(a, w);
-				free(w);
-			}
+		if (pub && kiln__output_pushes(o)) {
+			char *w = kiln__publish_job_output(o, b->pusher != NULL, t->platforms.n,
+							   pub->dest.by_digest_name);
+			v[i] = kiln__arena_strdup(a, w);
+			free(w);
 			continue;
 		}
 		bool local = !csv || strstr(o, "type=local") != NULL;
@@ -390,6 +356,12 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	o.n_labels = t->labels.n;
 	o.tags = t->tags.v;
 	o.n_tags = t->tags.n;
+	if (pub_of(s, t) && !j->builder->pusher && t->platforms.n > 1) {
+		/* BuildKit's exporter pushes by digest only, refusing a tag;
+		 * the index the publish step writes carries the tags. */
+		o.tags = NULL;
+		o.n_tags = 0;
+	}
 	o.cache_from = t->cache_from.v;
 	o.n_cache_from = t->cache_from.n;
 	o.cache_to = t->cache_to.v;
@@ -467,6 +439,7 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	struct kiln_event ev = { 0 };
 	ev.u.job_started.frontend = fe->name;
 	ev.u.job_started.backend = b->be->name;
+	ev.u.job_started.backend_reason = b->choice ? b->choice->why : NULL;
 	ev.u.job_started.steps = def.steps;
 	ev.u.job_started.jobs = (int)s->n_jobs;
 	emit(s, &j->kj, KILN_EVENT_JOB_STARTED, &ev);
@@ -549,19 +522,6 @@ static void step_sink(void *ctx, const struct kiln_event *ev)
 
 /* ---- publishing ---------------------------------------------------------------------------- */
 
-/* "linux/amd64" style name of the machine kiln runs on. */
-static const char *host_arch(void)
-{
-	static char arch[sizeof(((struct utsname *)0)->machine)];
-	struct utsname u;
-	if (!arch[0] && uname(&u) == 0)
-		snprintf(arch, sizeof(arch), "%s",
-			 strcmp(u.machine, "x86_64") == 0	? "amd64"
-			 : strcmp(u.machine, "aarch64") == 0 ? "arm64"
-							      : u.machine);
-	return arch;
-}
-
 static void *pub_main(void *arg)
 {
 	struct pub *p = arg;
@@ -574,9 +534,7 @@ static void *pub_main(void *arg)
 		for (size_t rank = 0; rank < p->n_jobs; rank++) {
 			const struct job *j = &s->jobs[p->jobs[rank]];
 			const char *pl = j->pj->platform;
-			const char *arch = pl && strchr(pl, '/') ? strchr(pl, '/') + 1 : NULL;
-			bool native = !arch || strncmp(arch, host_arch(), strlen(host_arch())) == 0;
-			if (native != (pass == 1))
+			if (kiln__platform_is_native(pl) != (pass == 1))
 				continue;
 			im[k++] = (struct kiln_publish_image){
 				.platform = pl, .pusher = j->builder->pusher,
@@ -585,8 +543,8 @@ static void *pub_main(void *arg)
 			};
 		}
 	struct kiln_publish_req req = {
-		.target = p->t->name, .refs = (const char *const *)p->refs.v,
-		.n_refs = p->refs.n, .insecure = p->insecure,
+		.target = p->t->name, .refs = (const char *const *)p->dest.refs.v,
+		.n_refs = p->dest.refs.n, .insecure = p->dest.insecure,
 		.index = p->t->platforms.n > 1, .images = im, .n_images = k,
 	};
 	bool done_by_exporter = p->t->platforms.n <= 1 && k == 1 && !im[0].pusher;
@@ -658,42 +616,20 @@ static bool pubs_step(struct sched *s)
 static int setup_pubs(struct sched *s)
 {
 	const struct kiln_plan *plan = s->plan;
-	(void)host_arch(); /* filled here, read by the publish threads */
 	s->pubs = kiln__xcalloc(plan->n_selected + 1, sizeof(*s->pubs));
 	for (size_t i = 0; i < plan->n_selected; i++) {
 		const struct kiln_plan_target *t = plan->selected[i];
 		struct pub p = { .s = s, .t = t };
-		bool pushes = s->push_all;
-		for (size_t k = 0; k < t->output.n && !s->push_all; k++) {
-			const char *o = t->output.v[k];
-			if (!strchr(o, '=') || !output_pushes(o))
-				continue;
-			pushes = true;
-			char *name = csv_value(o, "name"), *insecure = csv_value(o, "registry.insecure");
-			if (name && *name)
-				kiln__strv_push(&p.refs, name);
-			if (insecure && strcmp(insecure, "true") == 0)
-				p.insecure = true;
-			free(name);
-			free(insecure);
-		}
-		if (!pushes)
+		int rc = kiln__publish_dest((const char *const *)t->output.v, t->output.n,
+					    (const char *const *)t->tags.v, t->tags.n, s->push_all,
+					    &p.dest);
+		if (rc == 0)
 			continue;
-		if (p.refs.n == 0)
-			for (size_t k = 0; k < t->tags.n; k++)
-				kiln__strv_push(&p.refs, t->tags.v[k]);
-		if (p.refs.n == 0) {
+		if (rc < 0) {
 			fprintf(stderr, "kiln: %s:%d: target \"%s\" pushes but has no tags and no "
 				"name= in its output\n", t->file, t->line, t->name);
-			kiln__strv_release(&p.refs);
 			return KILN_EXIT_USAGE;
 		}
-		/* name without the tag, for an exporter pushing by digest */
-		const char *r0 = p.refs.v[0];
-		const char *slash = strrchr(r0, '/');
-		const char *colon = strrchr(slash ? slash : r0, ':');
-		p.by_digest_name = colon ? kiln__xasprintf("%.*s", (int)(colon - r0), r0)
-					 : kiln__xstrdup(r0);
 		s->pubs[s->n_pubs++] = p;
 	}
 	return 0;
@@ -976,7 +912,7 @@ static void print_summary(struct sched *s, FILE *f)
 
 enum {
 	OPT_JOBS = 0x400, OPT_FAIL_FAST, OPT_KEEP_GOING, OPT_PROGRESS, OPT_NO_EMOJI,
-	OPT_ADDR, OPT_NO_CACHE, OPT_PULL, OPT_PUSH, OPT_PUBLISH,
+	OPT_ADDR, OPT_NO_CACHE, OPT_PULL, OPT_PUSH, OPT_PUBLISH, OPT_BACKEND,
 };
 
 struct build_plan_cli {
@@ -984,6 +920,7 @@ struct build_plan_cli {
 	struct kiln_tls_cli tls;
 	struct kiln_progress_opts progress;
 	const char *addr;
+	const char *backend; /* --backend */
 	int jobs;
 	int fail_mode; /* 0 unset, 1 fail-fast, 2 keep-going */
 	bool no_cache, pull, push, after_all;
@@ -1003,6 +940,7 @@ static int parse_args(struct build_plan_cli *c, int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "addr", required_argument, NULL, OPT_ADDR },
+		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 		{ "pull", no_argument, NULL, OPT_PULL },
 		{ "push", no_argument, NULL, OPT_PUSH },
@@ -1043,6 +981,7 @@ static int parse_args(struct build_plan_cli *c, int argc, char **argv)
 		case 'v': c->progress.verbose = true; break;
 		case 'q': c->progress.mode = "quiet"; break;
 		case OPT_ADDR: c->addr = optarg; break;
+		case OPT_BACKEND: c->backend = optarg; break;
 		case OPT_NO_CACHE: c->no_cache = true; break;
 		case OPT_PULL: c->pull = true; break;
 		case OPT_PUSH: c->push = true; break;
@@ -1090,7 +1029,7 @@ static int setup_builders(struct sched *s, struct build_plan_cli *c)
 	s->builders = kiln__xcalloc(s->n_builders, sizeof(*s->builders));
 	if (!plan->n_builders) {
 		struct builder *b = &s->builders[0];
-		const char *addr = kiln__engine_addr(c->addr);
+		const char *addr = kiln__engine_addr_from(c->addr, &b->src);
 		struct kiln_err err = { 0 };
 		if (kiln__tls_cli_resolve(&c->tls, addr, &b->copts, &err) < 0)
 			return kiln__usage_error("build", "%s", err.msg);
@@ -1102,6 +1041,7 @@ static int setup_builders(struct sched *s, struct build_plan_cli *c)
 		b->name = pb->name;
 		b->platforms = &pb->platforms;
 		b->max_jobs = pb->max_jobs;
+		b->src = KILN_ADDR_BUILDER;
 		b->copts = (struct kiln_connect_opts){
 			.struct_size = sizeof(b->copts),
 			.addr = pb->addr ? pb->addr : kiln__engine_addr(NULL),
@@ -1118,23 +1058,25 @@ static int setup_builders(struct sched *s, struct build_plan_cli *c)
 	}
 	for (size_t i = 0; i < s->n_builders; i++) {
 		struct builder *b = &s->builders[i];
-		b->be = kiln__pick_backend(s->ctx, b->copts.addr, KILN_NEED_SOLVE);
-		/* A probe under 10 is a "maybe" (e.g. a socket named buildkit):
-		 * such an engine has no image store to push from. */
-		b->pusher = kiln__pick_backend(s->ctx, b->copts.addr, KILN_NEED_PUSH);
-		if (b->pusher && b->pusher->probe(b->copts.addr) < 10)
-			b->pusher = NULL;
-		if (!b->be) {
+		struct kiln_err err = { 0 };
+		b->choice = kiln__xcalloc(1, sizeof(*b->choice));
+		if (kiln__engine_choose_at(s->ctx, b->copts.addr, b->src, c->backend,
+					   KILN_NEED_SOLVE, s->n_pubs > 0, b->choice, &err) == 0) {
+			b->be = b->choice->backend;
+			b->pusher = b->choice->pusher;
+			b->copts.addr = b->choice->addr;
+		} else {
 			b->down = true;
-			b->why_down = kiln__xasprintf("no backend plugin can reach '%s' (see 'kiln "
-						      "plugins')", b->copts.addr);
+			b->down_code = err.code;
+			b->why_down = kiln__xstrdup(err.msg);
 			if (s->n_builders > 1)
 				kiln__log(KILN_LOG_WARN, "builder \"%s\": %s", b->name, b->why_down);
 		}
 	}
 	if (s->n_builders == 1 && s->builders[0].down) {
 		fprintf(stderr, "kiln: %s\n", s->builders[0].why_down);
-		return KILN_EXIT_USAGE;
+		return s->builders[0].down_code == KILN_E_CONNECT ? KILN_EXIT_ENGINE
+								  : KILN_EXIT_USAGE;
 	}
 	return 0;
 }
@@ -1143,14 +1085,14 @@ static void sched_release(struct sched *s)
 {
 	for (size_t i = 0; i < s->n_builders; i++) {
 		free(s->builders[i].why_down);
+		free(s->builders[i].choice);
 		for (int k = 0; k < 5; k++)
 			free(s->builders[i].owned[k]);
 	}
 	free(s->builders);
 	for (size_t i = 0; i < s->n_pubs; i++) {
-		kiln__strv_release(&s->pubs[i].refs);
+		kiln__publish_dest_release(&s->pubs[i].dest);
 		free(s->pubs[i].jobs);
-		free(s->pubs[i].by_digest_name);
 		kiln__publish_out_release(&s->pubs[i].out);
 	}
 	free(s->pubs);
@@ -1175,9 +1117,9 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 	s.push_all = c.push;
 	s.after_all = c.after_all;
 	if (rc == 0)
-		rc = setup_builders(&s, &c);
+		rc = setup_pubs(&s); /* first: builders ping for a store when it pushes */
 	if (rc == 0)
-		rc = setup_pubs(&s);
+		rc = setup_builders(&s, &c);
 	if (rc == 0) {
 		struct kiln_err err = { 0 };
 		if (kiln__progress_open(ctx, &c.progress, &s.bus, &err) < 0) {

@@ -26,6 +26,12 @@
 # (skipped without them). /usr/bin/docker checks the images.
 #
 #   tests/integration/buildkit_build_test.sh     KILN=build/kiln by default
+#
+# KILN_TEST_ENGINE_VIA chooses how kiln is told the engine:
+#   (unset)        --addr docker-unix://PATH on every build
+#   docker_host    no --addr; kiln sees only DOCKER_HOST=unix://PATH
+#   buildkit_host  no --addr; kiln sees only BUILDKIT_HOST=docker-unix://PATH
+# (engine_select_test.sh runs the suite in the last two).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -48,6 +54,13 @@ case $ADDR in
 docker-unix://*) ;;
 *) echo "Bail out! BUILDKIT_HOST=$ADDR is not docker-unix:// (this test is for dockerd's BuildKit)"; exit 1 ;;
 esac
+# kaddr / kenv: how each kiln build reaches the engine
+case ${KILN_TEST_ENGINE_VIA:-} in
+'') kaddr=(--addr "$ADDR") kenv=(env) ;;
+docker_host) kaddr=() kenv=(env -u BUILDKIT_HOST "DOCKER_HOST=unix://${ADDR#docker-unix://}") ;;
+buildkit_host) kaddr=() kenv=(env -u DOCKER_HOST "BUILDKIT_HOST=$ADDR") ;;
+*) echo "Bail out! KILN_TEST_ENGINE_VIA=$KILN_TEST_ENGINE_VIA (docker_host or buildkit_host)"; exit 1 ;;
+esac
 for t in cc jq tar sha256sum; do
 	command -v "$t" >/dev/null || { echo "Bail out! $t is not installed (scripts/deps.sh)"; exit 1; }
 done
@@ -67,7 +80,7 @@ trap cleanup EXIT
 # kbuild ARGS...: runs kiln build on the engine; sets rc, out (stdout),
 # err (stderr, where the progress goes).
 kbuild() {
-	out=$(timeout 300 "$KILN" build --addr "$ADDR" "$@" 2>"$tmp/stderr")
+	out=$(timeout 300 "${kenv[@]}" "$KILN" build "${kaddr[@]}" "$@" 2>"$tmp/stderr")
 	rc=$?
 	err=$(cat "$tmp/stderr")
 }
@@ -525,7 +538,7 @@ EOF
 secret2="kiln-bk-env-secret-$$-$RANDOM$RANDOM"
 forms_ssh=()
 [ $have_ssh = 1 ] && forms_ssh=(--ssh "mykey=$tmp/agent.sock")
-out=$(KILN_BK_TOK2=$secret2 SSH_AUTH_SOCK='' timeout 300 "$KILN" build --addr "$ADDR" --progress=plain --no-cache \
+out=$(KILN_BK_TOK2=$secret2 SSH_AUTH_SOCK='' timeout 300 "${kenv[@]}" "$KILN" build "${kaddr[@]}" --progress=plain --no-cache \
 	-f "$tmp/forms.Dockerfile" --secret id=tok2,env=KILN_BK_TOK2 "${forms_ssh[@]}" \
 	-o "type=local,dest=$tmp/forms" "$ctx" 2>"$tmp/stderr")
 rc=$?
@@ -558,7 +571,7 @@ if [ -f "$so" ]; then
 	echo "from the context" >"$tmp/llbctx/input.txt"
 	echo "not included" >"$tmp/llbctx/other.txt"
 	printf '# kiln llbtest\ngreeting=hello from LLB %s\nnote=a note\n' "$$" >"$tmp/x.llb-test"
-	out=$(KILN_PLUGIN_PATH=$tmp/plugins timeout 300 "$KILN" build --addr "$ADDR" --progress=json \
+	out=$(KILN_PLUGIN_PATH=$tmp/plugins timeout 300 "${kenv[@]}" "$KILN" build "${kaddr[@]}" --progress=json \
 		-f "$tmp/x.llb-test" -o "type=local,dest=$tmp/llbout" "$tmp/llbctx" 2>"$tmp/stderr")
 	rc=$?
 	err=$(cat "$tmp/stderr")
@@ -587,7 +600,7 @@ mark="kiln-bk-cancel-$$-$RANDOM"
 mkdir -p "$tmp/slow"
 # a loop, so that the shell (whose argv has the mark) stays the step's process
 printf 'FROM busybox\nRUN echo %s; while :; do sleep 1; done\n' "$mark" >"$tmp/slow/Dockerfile"
-"$KILN" build --addr "$ADDR" --progress=plain "$tmp/slow" 2>"$tmp/slow.err" &
+"${kenv[@]}" "$KILN" build "${kaddr[@]}" --progress=plain "$tmp/slow" 2>"$tmp/slow.err" &
 kiln_pid=$!
 for _ in $(seq 300); do grep -q "[0-9] $mark" "$tmp/slow.err" 2>/dev/null && break; sleep 0.1; done
 step_procs() { ps -eo pid=,args= | M=$mark awk 'index($0, ENVIRON["M"])'; }
