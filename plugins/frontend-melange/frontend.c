@@ -144,11 +144,11 @@ static int load(const struct kiln_host *host, struct kiln_arena *arena,
 {
 	struct job j = { 0 };
 	int rc = prepare(host, opts, &j, err);
-	if (rc < 0)
-		goto out;
 	for (size_t i = 0; i < j.warn.n; i++)
 		host->log(KILN_LOG_WARN, "%s:%d: %s", j.warn.v[i].file, j.warn.v[i].line,
 			  j.warn.v[i].msg);
+	if (rc < 0)
+		goto out;
 	if (j.cfg->target_archs.n) {
 		bool listed = false;
 		for (size_t i = 0; i < j.cfg->target_archs.n; i++)
