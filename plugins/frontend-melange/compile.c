@@ -62,7 +62,7 @@ const char *mel_goarch(const char *apk)
 static struct mel_kvs env_merge(struct mel_pool *p, struct mel_kvs base, struct mel_kvs over)
 {
 	struct mel_kvs r = { mel_alloc(p, (base.n + over.n + 1) * sizeof(struct mel_kv)), 0 };
-	memcpy(r.v, base.v, base.n * sizeof(struct mel_kv));
+	mel_copy(r.v, base.v, base.n * sizeof(struct mel_kv));
 	r.n = base.n;
 	for (size_t i = 0; i < over.n; i++) {
 		size_t k = 0;
@@ -162,7 +162,7 @@ static void add_exec(struct cctx *c, const struct mel_exec *e)
 		size_t cap = pl->cap_execs ? pl->cap_execs * 2 : 16;
 		struct mel_exec *v = mel_alloc(c->p, cap * sizeof(*v));
 		if (pl->n_execs)
-			memcpy(v, pl->execs, pl->n_execs * sizeof(*v));
+			mel_copy(v, pl->execs, pl->n_execs * sizeof(*v));
 		pl->execs = v;
 		pl->cap_execs = cap;
 	}

@@ -634,17 +634,17 @@ static void subst_steps(struct ctx *c, const struct mel_scope *sc, const struct 
 		subst_parse(c, sc, &s->if_);
 		subst_parse(c, sc, &s->wd);
 		struct mel_kv *w = mel_alloc(c->p, (s->with.n + 1) * sizeof(*w));
-		memcpy(w, in[i].with.v, s->with.n * sizeof(*w));
+		mel_copy(w, in[i].with.v, s->with.n * sizeof(*w));
 		for (size_t k = 0; k < s->with.n; k++)
 			subst_parse(c, sc, &w[k].value);
 		s->with.v = w;
 		struct mel_kv *e = mel_alloc(c->p, (s->env.n + 1) * sizeof(*e));
-		memcpy(e, in[i].env.v, s->env.n * sizeof(*e));
+		mel_copy(e, in[i].env.v, s->env.n * sizeof(*e));
 		for (size_t k = 0; k < s->env.n; k++)
 			subst_parse(c, sc, &e[k].value);
 		s->env.v = e;
 		const char **nd = mel_alloc(c->p, (s->needs.n + 1) * sizeof(*nd));
-		memcpy(nd, in[i].needs.v, s->needs.n * sizeof(*nd));
+		mel_copy(nd, in[i].needs.v, s->needs.n * sizeof(*nd));
 		for (size_t k = 0; k < s->needs.n; k++)
 			subst_parse(c, sc, &nd[k]);
 		s->needs.v = nd;
@@ -731,7 +731,7 @@ static int parse_phase(struct ctx *c, struct mel_config *cfg)
 			      cfg->vars.v[i].value);
 	/* var-transforms in order; a later one may use an earlier output */
 	struct mel_kv *vars = mel_alloc(c->p, (cfg->vars.n + cfg->n_transforms + 1) * sizeof(*vars));
-	memcpy(vars, cfg->vars.v, cfg->vars.n * sizeof(*vars));
+	mel_copy(vars, cfg->vars.v, cfg->vars.n * sizeof(*vars));
 	size_t n_vars = cfg->vars.n;
 	for (size_t i = 0; i < cfg->n_transforms; i++) {
 		const struct mel_transform *t = &cfg->transforms[i];
@@ -784,7 +784,7 @@ static int parse_phase(struct ctx *c, struct mel_config *cfg)
 			return mel_fail(c->err, c->file, s->range_line, 0,
 					"range: no data entry named \"%s\"", s->range);
 		struct mel_kv *items = mel_alloc(c->p, (data->items.n + 1) * sizeof(*items));
-		memcpy(items, data->items.v, data->items.n * sizeof(*items));
+		mel_copy(items, data->items.v, data->items.n * sizeof(*items));
 		qsort(items, data->items.n, sizeof(*items), cmp_kv_key);
 		for (size_t k = 0; k < data->items.n; k++) {
 			struct mel_scope *rs = mel_alloc(c->p, sizeof(*rs));
@@ -809,7 +809,7 @@ static int parse_phase(struct ctx *c, struct mel_config *cfg)
 	};
 	size_t nd = sizeof(defaults) / sizeof(defaults[0]);
 	struct mel_kv *env = mel_alloc(c->p, (cfg->env.n + nd + 1) * sizeof(*env));
-	memcpy(env, cfg->env.v, cfg->env.n * sizeof(*env));
+	mel_copy(env, cfg->env.v, cfg->env.n * sizeof(*env));
 	size_t n_env = cfg->env.n;
 	for (size_t i = 0; i < nd; i++) {
 		bool set = false;

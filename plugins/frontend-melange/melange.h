@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- memory and errors ----------------------------------------------- */
 
@@ -33,6 +34,13 @@ char *mel_strdup(struct mel_pool *p, const char *s);
 char *mel_strndup(struct mel_pool *p, const char *s, size_t n);
 char *mel_printf(struct mel_pool *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* memcpy that accepts (NULL, 0), as empty lists have. */
+static inline void mel_copy(void *dst, const void *src, size_t n)
+{
+	if (n)
+		memcpy(dst, src, n);
+}
 
 /* A growable heap string: always NUL-terminated once something was added. */
 struct mel_buf {
