@@ -70,7 +70,7 @@ DF_PARSER_SRC := $(addprefix plugins/frontend-dockerfile/,parser.c shell.c parse
 DF_PARSER_DEP := $(DF_PARSER_SRC) $(wildcard plugins/frontend-dockerfile/*.h)
 DFPARSE := $(BUILD)/tests/dfparse
 
-.PHONY: all plugins tests check check-unit install uninstall clean fuzz
+.PHONY: all plugins tests check check-unit install uninstall clean fuzz fuzz-melange
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY: $(PROTO_C) $(PROTO_H)
@@ -156,7 +156,19 @@ $(FUZZ_BIN): tests/fuzz/fuzz_dockerfile.c $(DF_PARSER_DEP)
 		$(shell $(PKG) --cflags jansson) -o $@ tests/fuzz/fuzz_dockerfile.c \
 		$(DF_PARSER_SRC) $(shell $(PKG) --libs jansson)
 
-fuzz: $(FUZZ_BIN)
+# The melange frontend's target: YAML -> config -> compiled steps, and the
+# if: language; seeds are the fixtures and tests/melange's files.
+MEL_SRC := $(addprefix plugins/frontend-melange/,util.c doc.c subst.c cond.c config.c \
+	pipelines.c compile.c)
+FUZZ_MEL := $(BUILD)/fuzz/fuzz_melange
+$(FUZZ_MEL): tests/fuzz/fuzz_melange.c $(MEL_SRC) plugins/frontend-melange/melange.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		$(WARN) -Wno-unknown-warning-option -include core/banned.h \
+		-o $@ tests/fuzz/fuzz_melange.c $(MEL_SRC) $(shell $(PKG) --libs yaml-0.1)
+
+fuzz: $(FUZZ_BIN) fuzz-melange
 	@mkdir -p tests/fuzz/corpus/dockerfile $(BUILD)/fuzz/corpus
 	cp tests/dockerfile/cases/*.Dockerfile tests/dockerfile/errors/*.Dockerfile \
 		tests/fuzz/corpus/dockerfile/
@@ -167,6 +179,19 @@ fuzz: $(FUZZ_BIN)
 		corpus $(CURDIR)/tests/fuzz/corpus/dockerfile; \
 	rc=$$?; grep -E '^#[0-9]+|ERROR|SUMMARY' fuzz-0.log | tail -n 6; \
 	if ls crash-* leak-* timeout-* oom-* >/dev/null 2>&1; then \
+		echo "fuzz: findings in $(BUILD)/fuzz/" >&2; exit 1; fi; exit $$rc
+
+fuzz-melange: $(FUZZ_MEL)
+	@mkdir -p tests/fuzz/corpus/melange $(BUILD)/fuzz/corpus-melange
+	cp ../shared/fixtures/melange/*.yaml tests/melange/*.yaml tests/melange/bad/*.yaml \
+		tests/fuzz/corpus/melange/ 2>/dev/null || cp tests/melange/*.yaml tests/fuzz/corpus/melange/
+	cd $(BUILD)/fuzz && rm -f fuzz-0.log && \
+	ASAN_OPTIONS=detect_leaks=1 ./fuzz_melange $(FUZZ_FLAGS) -jobs=1 -workers=1 \
+		-max_total_time=$(FUZZ_TIME) -artifact_prefix=$(abspath $(BUILD))/fuzz/melange- \
+		-dict=$(CURDIR)/tests/fuzz/melange.dict \
+		corpus-melange $(CURDIR)/tests/fuzz/corpus/melange; \
+	rc=$$?; grep -E '^#[0-9]+|ERROR|SUMMARY' fuzz-0.log | tail -n 6; \
+	if ls melange-crash-* melange-leak-* melange-timeout-* melange-oom-* >/dev/null 2>&1; then \
 		echo "fuzz: findings in $(BUILD)/fuzz/" >&2; exit 1; fi; exit $$rc
 
 check:

@@ -204,6 +204,12 @@ void kiln__stdin_cleanup(struct kiln_stdin_input *in);
 /* Commands (core/cmd_*.c). */
 int kiln__cmd_lint(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);
+/* `kiln print-llb FILE`: `kiln build --print-llb FILE`. */
+int kiln__cmd_print_llb(struct kiln_ctx *ctx, int argc, char **argv);
+/* Print a marshalled pb.Definition as indented JSON (core/llbjson.c):
+ * {"digest": terminal op digest, "ops": [{digest, op, metadata}…]}.
+ * Returns 0, or -1 when data is not a pb.Definition. */
+int kiln__llb_print(FILE *out, const uint8_t *data, size_t len);
 int kiln__cmd_replay(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_plugins(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_workers(struct kiln_ctx *ctx, int argc, char **argv);

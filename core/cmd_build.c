@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
 
 #include "arena.h"
 #include "bus.h"
@@ -56,7 +57,7 @@ void kiln__kv_release(struct kiln_kvlist *l)
 
 struct build_cli {
 	struct kiln_build_opts o;
-	struct kiln_kvlist args, labels, contexts;
+	struct kiln_kvlist args, labels, contexts, fopts;
 	struct kiln_strv tags, outputs, cache_from, cache_to, secrets, ssh, hosts,
 		allow, platforms, no_cache_filter, ulimits;
 	const char *addr;
@@ -66,6 +67,8 @@ struct build_cli {
 	struct kiln_progress_opts progress;
 	struct kiln_publish_dest dest; /* where a pushing build goes */
 	bool pushes;                   /* --push, or an output that pushes */
+	bool print_llb;       /* --print-llb: print the definition, build nothing */
+	char *path_dir;       /* PATH's directory when PATH is a file */
 };
 
 static void build_cli_release(struct build_cli *b)
@@ -73,6 +76,8 @@ static void build_cli_release(struct build_cli *b)
 	kiln__kv_release(&b->args);
 	kiln__kv_release(&b->labels);
 	kiln__kv_release(&b->contexts);
+	kiln__kv_release(&b->fopts);
+	free(b->path_dir);
 	struct kiln_strv *lists[] = { &b->tags, &b->outputs, &b->cache_from, &b->cache_to,
 				      &b->secrets, &b->ssh, &b->hosts, &b->allow, &b->platforms,
 				      &b->no_cache_filter, &b->ulimits };
@@ -96,7 +101,19 @@ enum {
 	OPT_NO_CACHE, OPT_PULL, OPT_ADDR, OPT_PROGRESS, OPT_NO_EMOJI,
 	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
 	OPT_BACKEND, OPT_PUSH,
+	OPT_OPT, OPT_BUILD_IMAGE, OPT_SOURCE_DIR, OPT_ARCH, OPT_PRINT_LLB,
 };
+
+/* --arch as melange spells it (x86_64, aarch64) or as Go does (amd64,
+ * arm64): the platform, or NULL. */
+static const char *arch_platform(const char *a)
+{
+	if (!strcmp(a, "x86_64") || !strcmp(a, "amd64"))
+		return "linux/amd64";
+	if (!strcmp(a, "aarch64") || !strcmp(a, "arm64"))
+		return "linux/arm64";
+	return NULL;
+}
 
 /* Docker's RAMInBytes (go-units): a number, optionally fractional, then an
  * optional unit k, m, g, t or p (binary multiples), an optional 'i' and an
@@ -190,6 +207,11 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "backend", required_argument, NULL, OPT_BACKEND },
 		{ "push", no_argument, NULL, OPT_PUSH },
+		{ "opt", required_argument, NULL, OPT_OPT },
+		{ "build-image", required_argument, NULL, OPT_BUILD_IMAGE },
+		{ "source-dir", required_argument, NULL, OPT_SOURCE_DIR },
+		{ "arch", required_argument, NULL, OPT_ARCH },
+		{ "print-llb", no_argument, NULL, OPT_PRINT_LLB },
 		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -247,6 +269,35 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		case OPT_CHECK: b->o.check = true; break;
 		case OPT_BACKEND: b->backend = optarg; break;
 		case OPT_PUSH: b->push = true; break;
+		case OPT_OPT:
+			if ((rc = kiln__kv_add(&b->fopts, optarg, false, "build", "--opt")))
+				return rc;
+			break;
+		case OPT_BUILD_IMAGE:
+		case OPT_SOURCE_DIR: {
+			char *kv = kiln__xasprintf("%s=%s", c == OPT_BUILD_IMAGE ? "build-image"
+							 : "source-dir", optarg);
+			rc = kiln__kv_add(&b->fopts, kv, false, "build", "--opt");
+			free(kv);
+			if (rc)
+				return rc;
+			break;
+		}
+		case OPT_ARCH: {
+			char *copy = kiln__xstrdup(optarg), *save = NULL;
+			for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+				const char *pl = arch_platform(a);
+				if (!pl) {
+					free(copy);
+					return kiln__usage_error("build", "unknown --arch '%s' (x86_64, "
+								 "aarch64, amd64, arm64)", a);
+				}
+				kiln__strv_push(&b->platforms, pl);
+			}
+			free(copy);
+			break;
+		}
+		case OPT_PRINT_LLB: b->print_llb = true; break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -258,6 +309,18 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		return kiln__usage_error("build", "'kiln build' requires exactly one PATH "
 					 "(the build context)");
 	b->o.context = argv[optind];
+	/* PATH may name the input file itself (`kiln build pkg.yaml`): it is
+	 * then -f, and its directory the context. */
+	struct stat st;
+	if (!b->o.dockerfile && strcmp(b->o.context, "-") != 0 &&
+	    stat(b->o.context, &st) == 0 && S_ISREG(st.st_mode)) {
+		b->o.dockerfile = b->o.context;
+		const char *slash = strrchr(b->o.context, '/');
+		b->path_dir = slash ? kiln__xasprintf("%.*s", (int)(slash == b->o.context ? 1
+								: slash - b->o.context), b->o.context)
+				    : kiln__xstrdup(".");
+		b->o.context = b->path_dir;
+	}
 	return 0;
 }
 
@@ -403,6 +466,12 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	struct kiln_solve_result res = { .struct_size = sizeof(res) };
 	void *conn = NULL;
 	int rc = fe->load(&kiln__host, arena, &opts, &def, err);
+	/* the frontend's default output when the user gave no -o */
+	const char *default_output[1] = { def.default_output };
+	if (rc == 0 && opts.n_outputs == 0 && def.default_output) {
+		opts.outputs = default_output;
+		opts.n_outputs = 1;
+	}
 	if (rc == 0)
 		rc = kiln__backend_connect(be, copts, &conn, err);
 	if (rc < 0) {
@@ -463,6 +532,52 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 
 static int build_run(struct kiln_ctx *ctx, struct build_cli *b);
 
+/* --print-llb: the frontend's LLB definition as JSON on stdout (one
+ * document per platform), contacting no engine. */
+static int print_llb(struct kiln_ctx *ctx, struct build_cli *b)
+{
+	const char *file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
+	const struct kiln_frontend *fe = kiln__pick_frontend(ctx, file);
+	if (!fe) {
+		fprintf(stderr, "kiln: no frontend plugin reads '%s' (see 'kiln plugins')\n", file);
+		return KILN_EXIT_USAGE;
+	}
+	size_t n = b->platforms.n ? b->platforms.n : 1;
+	for (size_t i = 0; i < n; i++) {
+		struct kiln_arena *arena = kiln__arena_new();
+		struct kiln_build_opts opts = b->o;
+		opts.platform = b->platforms.n ? b->platforms.v[i] : NULL;
+		struct kiln_build_def def = { .struct_size = sizeof(def) };
+		struct kiln_err err = { 0 };
+		int rc = fe->load(&kiln__host, arena, &opts, &def, &err);
+		if (rc == 0 && !def.llb)
+			rc = kiln__err(&err, KILN_E_UNSUPPORTED, "the %s frontend makes a frontend "
+				       "request (%s), not LLB", fe->name,
+				       def.frontend ? def.frontend : "none");
+		if (rc == 0 && kiln__llb_print(stdout, def.llb, def.llb_len) < 0)
+			rc = kiln__err(&err, KILN_E_INVALID, "the LLB definition does not decode");
+		kiln__arena_free(arena);
+		if (rc < 0) {
+			kiln__err_print(&err);
+			return kiln__exit_code(rc);
+		}
+	}
+	return KILN_EXIT_OK;
+}
+
+int kiln__cmd_print_llb(struct kiln_ctx *ctx, int argc, char **argv)
+{
+	char **v = kiln__xmalloc((size_t)(argc + 2) * sizeof(*v));
+	v[0] = argv[0];
+	v[1] = (char *)"--print-llb";
+	for (int i = 1; i < argc; i++)
+		v[i + 1] = argv[i];
+	v[argc + 1] = NULL;
+	int rc = kiln__cmd_build(ctx, argc + 1, v);
+	free(v);
+	return rc;
+}
+
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 {
 	/* kiln build [TARGET|GROUP…] with a kiln.lua: the scheduler. */
@@ -505,6 +620,8 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 #undef SET_LIST
 	b.o.build_contexts = b.contexts.v;
 	b.o.n_build_contexts = b.contexts.n;
+	b.o.frontend_opts = b.fopts.v;
+	b.o.n_frontend_opts = b.fopts.n;
 
 	/* Inputs on stdin ("-f -", PATH "-") become files in a temp dir. */
 	struct kiln_stdin_input in = { 0 };
@@ -522,7 +639,7 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 		build_cli_release(&b);
 		return rc;
 	}
-	rc = build_run(ctx, &b);
+	rc = b.print_llb ? print_llb(ctx, &b) : build_run(ctx, &b);
 	kiln__stdin_cleanup(&in);
 	build_cli_release(&b);
 	return rc;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -97,7 +98,7 @@ static bool takes_value(const char *opt, size_t len)
 		"cache-from", "cache-to", "secret", "ssh", "add-host", "allow", "network",
 		"addr", "progress", "no-cache-filter", "build-context", "shm-size", "ulimit",
 		"tlscacert", "tlscert", "tlskey", "tlsservername", "tlsdir", "set", "var",
-		"jobs", "publish", NULL,
+		"jobs", "publish", "opt", "build-image", "source-dir", "arch", NULL,
 	};
 	for (const char *const *p = long_opts; *p; p++)
 		if (strlen(*p) == len && strncmp(*p, opt, len) == 0)
@@ -105,10 +106,13 @@ static bool takes_value(const char *opt, size_t len)
 	return false;
 }
 
+/* A path: "-", ".", "..", anything with a '/', or an existing regular
+ * file (`kiln build pkg.yaml` names the input file itself). */
 static bool looks_like_path(const char *a)
 {
+	struct stat st;
 	return strcmp(a, "-") == 0 || strcmp(a, ".") == 0 || strcmp(a, "..") == 0 ||
-	       strchr(a, '/') != NULL;
+	       strchr(a, '/') != NULL || (stat(a, &st) == 0 && S_ISREG(st.st_mode));
 }
 
 bool kiln__build_wants_script(int argc, char **argv)

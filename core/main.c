@@ -52,6 +52,11 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --push                 Push the image (shorthand for -o type=registry)\n"
 	  "      --addr ADDRESS         BuildKit address (default: $BUILDKIT_HOST, then $DOCKER_HOST)\n"
 	  "      --backend NAME         Use this backend plugin (buildkit, docker; $KILN_BACKEND)\n"
+	  "      --opt KEY=VALUE        A frontend option (repeatable; docs/melange.md)\n"
+	  "      --build-image REF      melange: the build root image (--opt build-image=REF)\n"
+	  "      --source-dir DIR       melange: the sources (--opt source-dir=DIR)\n"
+	  "      --arch LIST            Target architectures (x86_64, aarch64, amd64, arm64)\n"
+	  "      --print-llb            Print the LLB definition as JSON; build nothing\n"
 	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
@@ -67,6 +72,13 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --keep-going           Finish what does not depend on a failure\n"
 	  "      --push                 Push every target (bake's --push)\n"
 	  "  --addr, --backend, the TLS flags, --progress, --no-cache, --pull, -q, -v as above.\n" },
+	{ "print-llb", kiln__cmd_print_llb, KILN_CMD_PLUGINS,
+	  "kiln print-llb [OPTIONS] FILE",
+	  "Print the LLB definition a frontend makes of FILE, as JSON",
+	  "Runs the frontend that reads FILE (e.g. a melange build file) and prints\n"
+	  "its LLB definition as JSON: {\"digest\": the definition's (terminal op's)\n"
+	  "digest, \"ops\": [{digest, op, metadata}...]}. No engine is contacted.\n"
+	  "Takes kiln build's options (--platform, --arch, --opt, --build-image, ...).\n" },
 	{ "lint", kiln__cmd_lint, KILN_CMD_PLUGINS,
 	  "kiln lint [OPTIONS] [PATH]",
 	  "Check a Dockerfile: syntax errors and build-check rules",

@@ -64,6 +64,14 @@ struct kiln_build_opts {
 	const char *const *ulimits;       /* --ulimit nofile=1024:2048 */
 	size_t n_ulimits;
 	bool check;                       /* --check: lint only, build nothing */
+	/* Appended in ABI 1.0 before release; check KILN_HAS_FIELD.
+	 * Frontend options, KEY=VALUE, in the order given: `--opt KEY=VALUE`
+	 * (buildctl's --opt), and the shorthands `--build-image REF` and
+	 * `--source-dir DIR` (build-image=, source-dir=). A frontend reads
+	 * the keys it knows and ignores the others; a key may repeat (the
+	 * last one wins). docs/melange.md lists the melange frontend's. */
+	const struct kiln_kv *frontend_opts;
+	size_t n_frontend_opts;
 };
 
 /*
@@ -87,6 +95,10 @@ struct kiln_build_def {
 					 * the engine's built-in frontend */
 	const struct kiln_syntax_need *syntax_needs; /* see kiln/check.h */
 	size_t n_syntax_needs;
+	/* Appended in ABI 1.0 before release; the core checks struct_size.
+	 * The output (an -o CSV, e.g. "type=local,dest=melange-out") the
+	 * core uses when the user gave no -o, or NULL: no export. */
+	const char *default_output;
 };
 
 /* What a solve produced. Filled by the backend with memory from the job's

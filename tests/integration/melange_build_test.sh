@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# tests/integration/melange_build_test.sh: the melange frontend
+# (plugins/frontend-melange, docs/melange.md) on the local engine. TAP.
+#
+#   1. every fixture of ../shared/fixtures/melange builds with
+#      `kiln build FILE -o type=local,dest=DIR`; the melange-out trees have
+#      the files, bytes, modes and symlinks melange's semantics give;
+#   2. tests/melange/subpackages.yaml: subpackages in order, split/bin,
+#      range (sorted), subpackage if: (quoted vars true, build.arch false),
+#      sources synced from the file's directory;
+#   3. the same file twice: the same definition digest (kiln print-llb, two
+#      processes), and the second build is all CACHED;
+#   4. no -o: the export goes to ./melange-out;
+#   5. bad input (bad YAML, bad if:, unknown uses:, undefined ${{...}}):
+#      FILE:LINE, exit 2, nothing exported;
+#   6. a failing step: exit 1, the step's name and FILE:LINE, its exit
+#      code and its last log lines; nothing exported;
+#   7. --arch aarch64 (QEMU): build.arch, uname -m and an arm64-only step.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+
+need_engine
+need_tools jq sha256sum
+
+FIX=../shared/fixtures/melange
+T=tests/melange
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-melange.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# mbuild ARGS...: kiln build in $tmp/cwd; sets rc, out, err.
+mkdir -p "$tmp/cwd"
+mbuild() {
+	out=$(cd "$tmp/cwd" && timeout 300 "$KILN" build --progress=plain "$@" 2>"$tmp/stderr")
+	rc=$?
+	err=$(cat "$tmp/stderr")
+}
+# tree DIR: "path mode type [link-target] [sha256 of a regular file]" per entry
+tree() {
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while read -r f; do
+		if [ -L "$f" ]; then
+			printf '%s %s l %s\n' "${f#./}" "$(stat -c %a "$f")" "$(readlink "$f")"
+		elif [ -d "$f" ]; then
+			printf '%s %s d\n' "${f#./}" "$(stat -c %a "$f")"
+		else
+			printf '%s %s f %s\n' "${f#./}" "$(stat -c %a "$f")" "$(sha256sum < "$f" | cut -c1-16)"
+		fi
+	done)
+}
+# expect_tree NAME DIR: DIR's tree equals the lines on stdin
+expect_tree() { expect_eq "$1" "$(cat)" "$(tree "$2")"; }
+h() { printf '%b' "$1" | sha256sum | cut -c1-16; } # h TEXT: a file's short hash (\n escapes)
+
+# ---- 1. the fixtures -------------------------------------------------------------
+
+abs() { (cd "$(dirname "$1")" && printf '%s/%s' "$PWD" "$(basename "$1")"); }
+
+mbuild "$(abs $FIX/synthetic-runs-basic.yaml)" -o "type=local,dest=$tmp/basic"
+if [ $rc -eq 0 ]; then ok "synthetic-runs-basic builds"; else not_ok "synthetic-runs-basic builds" "$err"; fi
+P=synthetic-runs-basic
+S=$P/usr/share/$P
+hello='#!/bin/sh\necho "hello from synthetic-runs-basic"\n'
+expect_tree "synthetic-runs-basic: tree, modes and bytes" "$tmp/basic" <<EOF
+$P 755 d
+$P/etc 755 d
+$P/etc/synthetic.conf 444 f $(h 'setting=1\n')
+$P/usr 755 d
+$P/usr/bin 755 d
+$P/usr/bin/synthetic-hello 755 f $(h "$hello")
+$P/usr/bin/synthetic-hi 777 l synthetic-hello
+$P/usr/share 755 d
+$S 755 d
+$S/arch 644 f $(h 'x86_64\n')
+$S/context-name 644 f $(h 'synthetic-runs-basic\n')
+$S/default-workdir 644 f $(h '/home/build\n')
+$S/epoch 644 f $(h '4\n')
+$S/full-version 644 f $(h '1.2.3-r4\n')
+$S/greeting 644 f $(h 'hello from environment\n')
+$S/name 644 f $(h 'synthetic-runs-basic\n')
+$S/version 644 f $(h '1.2.3\n')
+EOF
+
+mbuild "$(abs $FIX/synthetic-nested-workdir.yaml)" -o "type=local,dest=$tmp/nested"
+if [ $rc -eq 0 ]; then ok "synthetic-nested-workdir builds"; else not_ok "synthetic-nested-workdir builds" "$err"; fi
+P=synthetic-nested-workdir
+W=$P/wd
+expect_tree "synthetic-nested-workdir: tree and bytes" "$tmp/nested" <<EOF
+$P 755 d
+$P/usr 755 d
+$P/usr/share 755 d
+$P/usr/share/$P 755 d
+$P/usr/share/$P/marker 644 f $(h 'created-in-place\n')
+$W 755 d
+$W/absolute 644 f $(h '/home/build/abs-dir\n')
+$W/child-relative 644 f $(h '/home/build/child-rel\n')
+$W/grandchild 644 f $(h '/home/build/level2\n')
+$W/great-grandchild-override 644 f $(h '/home/build/level3\n')
+$W/inherited 644 f $(h '/home/build/parent\n')
+$W/order 644 f $(h 'parent\nchild1\ngrandchild\nchild2\nafter\n')
+$W/overridden 644 f $(h '/home/build/child-override\n')
+$W/relative 644 f $(h '/home/build/rel/dir\n')
+EOF
+
+mbuild "$(abs $FIX/synthetic-vars-env.yaml)" -o "type=local,dest=$tmp/vars"
+if [ $rc -eq 0 ]; then ok "synthetic-vars-env builds"; else not_ok "synthetic-vars-env builds" "$err"; fi
+P=synthetic-vars-env
+S=$P/usr/share/synthetic
+expect_tree "synthetic-vars-env: tree and bytes" "$tmp/vars" <<EOF
+$P 755 d
+$P/usr 755 d
+$P/usr/share 755 d
+$S 755 d
+$S/cflags 644 f $(h '-O2 -pipe\n')
+$S/greeting 644 f $(h 'hello\n')
+$S/major-minor 644 f $(h '1.20\n')
+$S/pkg-tag 644 f $(h 'synthetic-vars-env-1.20\n')
+$S/underscored-version 644 f $(h '1_20_3\n')
+EOF
+
+# ---- 2. subpackages ----------------------------------------------------------------
+
+mbuild "$(abs $T/subpackages.yaml)" -o "type=local,dest=$tmp/sub"
+if [ $rc -eq 0 ]; then ok "subpackages.yaml builds"; else not_ok "subpackages.yaml builds" "$err"; fi
+P=kiln-subpkg
+expect_tree "subpackages: trees, split/bin, range, if:" "$tmp/sub" <<EOF
+$P 755 d
+$P-bin 755 d
+$P-bin/usr 755 d
+$P-bin/usr/bin 755 d
+$P-bin/usr/bin/kiln-tool 750 f $(h '#!/bin/sh\necho kiln tool\n')
+$P-bitter 755 d
+$P-bitter/etc 755 d
+$P-bitter/etc/flavour 644 f $(h 'bitter=hops in kiln-subpkg-bitter\n')
+$P-doc 755 d
+$P-doc/usr 755 d
+$P-doc/usr/share 755 d
+$P-doc/usr/share/doc 755 d
+$P-doc/usr/share/doc/$P 755 d
+$P-doc/usr/share/doc/$P/README 644 f $(h 'docs of kiln-subpkg\n')
+$P-sweet 755 d
+$P-sweet/etc 755 d
+$P-sweet/etc/flavour 644 f $(h 'sweet=sugar in kiln-subpkg-sweet\n')
+$P/usr 755 d
+$P/usr/share 755 d
+EOF
+expect_match "subpackage steps run after the main ones, in order" \
+	'kiln-subpkg 1/5.*kiln-subpkg-bin 2/5.*kiln-subpkg-doc 3/5.*kiln-subpkg-bitter 4/5.*kiln-subpkg-sweet 5/5' \
+	"$(printf '%s\n' "$err" | grep -E '^#[0-9]+ \[kiln-subpkg' | tr '\n' ' ')"
+
+# ---- 3. determinism and the cache -------------------------------------------------------
+
+d1=$("$KILN" print-llb "$FIX/synthetic-runs-basic.yaml" | jq -r .digest)
+basic=$(abs $FIX/synthetic-runs-basic.yaml)
+d2=$(cd "$tmp/cwd" && "$KILN" print-llb "$basic" | jq -r .digest)
+expect_match "print-llb prints a digest" '^sha256:[0-9a-f]{64}$' "$d1"
+expect_eq "the same file gives the same digest in two processes" "$d1" "$d2"
+d3=$("$KILN" print-llb --arch aarch64 "$FIX/synthetic-runs-basic.yaml" | jq -r .digest)
+if [ "$d3" != "$d1" ]; then ok "another arch gives another digest"; else not_ok "another arch gives another digest"; fi
+mbuild "$(abs $FIX/synthetic-runs-basic.yaml)" -o "type=local,dest=$tmp/basic2"
+# every step vertex of the rebuild says CACHED (plain: "#N CACHED")
+ran=$(printf '%s\n' "$err" | awk '/^#[0-9]+ \[synthetic-runs-basic [0-9]+\/7\]/ { v[$1] = 1 }
+	/^#[0-9]+ CACHED/ { c[$1] = 1 } END { n = 0; for (k in v) if (!(k in c)) n++; print n }')
+steps=$(printf '%s\n' "$err" | grep -cE '^#[0-9]+ \[synthetic-runs-basic [0-9]+/7\]' || true)
+if [ $rc -eq 0 ] && [ "$steps" -ge 7 ] && [ "$ran" = 0 ]; then
+	ok "a second build is all CACHED"
+else
+	not_ok "a second build is all CACHED" "rc=$rc steps=$steps not cached=$ran" "$err"
+fi
+expect_eq "the rebuild exports the same tree" "$(tree "$tmp/basic")" "$(tree "$tmp/basic2")"
+
+# ---- 4. the default output ---------------------------------------------------------------
+
+cp "$FIX/synthetic-vars-env.yaml" "$tmp/cwd/pkg.yaml"
+mbuild pkg.yaml
+if [ $rc -eq 0 ] && [ -f "$tmp/cwd/melange-out/synthetic-vars-env/usr/share/synthetic/pkg-tag" ]; then
+	ok "without -o the export goes to ./melange-out"
+else
+	not_ok "without -o the export goes to ./melange-out" "$err"
+fi
+rm -rf "$tmp/cwd/melange-out" "$tmp/cwd/pkg.yaml"
+
+# ---- 5. bad input --------------------------------------------------------------------------
+
+for c in "bad-yaml:6:bad YAML" "bad-if:6:bad if" "unknown-uses:5:unknown pipeline" \
+	"undefined-var:6:undefined variable"; do
+	name=${c%%:*} rest=${c#*:}
+	line=${rest%%:*} what=${rest#*:}
+	mbuild "$(abs $T/bad/$name.yaml)" -o "type=local,dest=$tmp/bad-$name"
+	if [ $rc -eq 2 ] && printf '%s' "$err" | grep -q "$name.yaml:$line:.*$what" &&
+		[ ! -e "$tmp/bad-$name" ]; then
+		ok "$name: FILE:$line, exit 2, nothing exported"
+	else
+		not_ok "$name: FILE:$line, exit 2, nothing exported" "rc=$rc" "$err"
+	fi
+done
+mbuild "$(abs $T/bad/undefined-var.yaml)" -o "type=local,dest=$tmp/bad-w"
+expect_match "an unknown key is a warning with FILE:LINE" 'undefined-var.yaml:4: unknown key "frobnicate"' "$err"
+
+# ---- 6. a failing step -----------------------------------------------------------------------
+
+mkdir -p "$tmp/fail-dest" && echo keep > "$tmp/fail-dest/old"
+mbuild "$(abs $T/failing-step.yaml)" -o "type=local,dest=$tmp/fail-dest"
+expect_eq "a failing step exits 1" 1 "$rc"
+expect_match "the failure names the step and its FILE:LINE" '\[x 2/2\] failing step \(failing-step.yaml:8\)' "$err"
+expect_match "the failure gives the exit code" 'exit code: 7' "$err"
+expect_match "the failure shows the log tail" 'line two' "$err"
+expect_eq "a failed build leaves the destination as it was" "old keep" \
+	"$(ls "$tmp/fail-dest" | tr '\n' ' ')$(cat "$tmp/fail-dest/old")"
+
+# ---- 7. arm64 ----------------------------------------------------------------------------------
+
+mbuild "$(abs $T/arch.yaml)" --arch aarch64 -o "type=local,dest=$tmp/arm"
+if [ $rc -eq 0 ]; then
+	expect_eq "--arch aarch64: build.arch, goarch, triplet" "aarch64 arm64 aarch64-unknown-linux-gnu" "$(cat "$tmp/arm/kiln-arch/vars")"
+	expect_eq "--arch aarch64: the steps run as aarch64" "aarch64" "$(cat "$tmp/arm/kiln-arch/uname")"
+	check "--arch aarch64: the arm64-only step ran" test -f "$tmp/arm/kiln-arch/arm-only"
+else
+	not_ok "--arch aarch64 builds" "$err"
+fi
+mbuild "$(abs $T/arch.yaml)" --platform linux/amd64 -o "type=local,dest=$tmp/amd"
+expect_eq "--platform linux/amd64: x86_64, no arm64-only step" "x86_64 amd64 x86_64-pc-linux-gnu x86_64 no" \
+	"$(cat "$tmp/amd/kiln-arch/vars" "$tmp/amd/kiln-arch/uname" | tr '\n' ' ')$(test -f "$tmp/amd/kiln-arch/arm-only" && echo yes || echo no)"
+
+tap_done
