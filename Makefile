@@ -54,6 +54,10 @@ KILN := $(BUILD)/kiln
 
 # ---- plugins: plugins/<kind>-<name>/*.c -> build/plugins/<kind>-<name>.so
 PLUGIN_DIRS := $(patsubst plugins/%/,%,$(sort $(dir $(wildcard plugins/*/*.c))))
+# plugins/frontend-melange/apk.c (the .apk writer) came before the frontend
+# itself: no plugin there until its pkgs file (libyaml libarchive libcrypto
+# zlib) does; tests/unit/test_apk.c links apk.c directly.
+PLUGIN_DIRS := $(filter-out $(if $(wildcard plugins/frontend-melange/pkgs),,frontend-melange),$(PLUGIN_DIRS))
 PLUGINS := $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGIN_DIRS))
 plugin_pkgs = $(strip $(shell cat plugins/$(1)/pkgs 2>/dev/null))
 
