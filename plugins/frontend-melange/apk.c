@@ -750,9 +750,14 @@ static int walk_dir(struct walk *w, struct kiln_err *err)
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d))) {
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno)
+				rc = io_fail(err, "reading", w->full.p);
+			break;
+		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
@@ -770,10 +775,8 @@ static int walk_dir(struct walk *w, struct kiln_err *err)
 		}
 		n++;
 	}
-	if (rc == 0 && errno)
-		rc = io_fail(err, "reading", w->full.p);
 	closedir(d);
-	if (rc == 0)
+	if (rc == 0 && n > 1)
 		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		w->full.len = base;
