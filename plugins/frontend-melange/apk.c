@@ -885,17 +885,9 @@ static void pkginfo(struct buf *b, const struct apk_meta *m, uint64_t size, cons
 		buf_addf(b, "maintainer = %s\n", m->maintainer);
 	if (m->builddate)
 		buf_addf(b, "builddate = %" PRIu64 "\n", m->builddate);
-	/* one license line, the licenses joined (melange's LicenseExpression;
-	 * apk-tools keeps only one license per package) */
-	if (m->n_licenses) {
-		buf_adds(b, "license = ");
-		for (size_t i = 0; i < m->n_licenses; i++) {
-			if (i)
-				buf_adds(b, " AND ");
-			buf_adds(b, m->licenses[i]);
-		}
-		buf_adds(b, "\n");
-	}
+	/* one line per license, as melange writes its copyright entries */
+	for (size_t i = 0; i < m->n_licenses; i++)
+		buf_addf(b, "license = %s\n", m->licenses[i]);
 	for (size_t i = 0; i < m->n_depends; i++)
 		buf_addf(b, "depend = %s\n", m->depends[i]);
 	for (size_t i = 0; i < m->n_provides; i++)
@@ -1412,11 +1404,14 @@ static int index_entry(struct buf *idx, const char *pkginfo_txt, const char *ide
 			for (size_t i = 0; i < nf; i++) {
 				if (strlen(f[i].key) != kl || strncmp(f[i].key, s, kl) != 0)
 					continue;
+				/* D:, p: are space-separated lists; several license
+				 * lines (melange: one per copyright entry) are joined
+				 * with " AND " where apk-tools would keep the last */
 				bool list = f[i].tag == 'D' || f[i].tag == 'p';
-				if (list && f[i].v.len)
-					buf_add(&f[i].v, " ", 1);
+				if (f[i].v.len && (list || f[i].tag == 'L'))
+					buf_adds(&f[i].v, list ? " " : " AND ");
 				else if (!list)
-					f[i].v.len = 0; /* last one wins, as in apk */
+					f[i].v.len = 0; /* otherwise the last one wins, as in apk */
 				buf_add(&f[i].v, v, vl);
 			}
 		}

@@ -88,7 +88,9 @@ struct apk_meta {
 	const char *maintainer;  /* written only when given */
 	uint64_t builddate;      /* SOURCE_DATE_EPOCH: every mtime; the
 	                          * builddate line only when non-zero */
-	const char *const *licenses; size_t n_licenses;  /* license = */
+	const char *const *licenses; size_t n_licenses;  /* license =, one line
+	                                                   * each (the index
+	                                                   * joins them: " AND ") */
 	const char *const *depends;  size_t n_depends;   /* depend = */
 	const char *const *provides; size_t n_provides;  /* provides = */
 	const char *const *replaces; size_t n_replaces;  /* replaces = */
