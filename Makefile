@@ -54,6 +54,10 @@ KILN := $(BUILD)/kiln
 
 # ---- plugins: plugins/<kind>-<name>/*.c -> build/plugins/<kind>-<name>.so
 PLUGIN_DIRS := $(patsubst plugins/%/,%,$(sort $(dir $(wildcard plugins/*/*.c))))
+# plugins/frontend-melange/apk.c (the .apk writer) came before the frontend
+# itself: no plugin there until its pkgs file (libyaml libarchive libcrypto
+# zlib) does; tests/unit/test_apk.c links apk.c directly.
+PLUGIN_DIRS := $(filter-out $(if $(wildcard plugins/frontend-melange/pkgs),,frontend-melange),$(PLUGIN_DIRS))
 PLUGINS := $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGIN_DIRS))
 plugin_pkgs = $(strip $(shell cat plugins/$(1)/pkgs 2>/dev/null))
 
@@ -69,6 +73,8 @@ TEST_PKGS := cmocka
 DF_PARSER_SRC := $(addprefix plugins/frontend-dockerfile/,parser.c shell.c parser_json.c)
 DF_PARSER_DEP := $(DF_PARSER_SRC) $(wildcard plugins/frontend-dockerfile/*.h)
 DFPARSE := $(BUILD)/tests/dfparse
+# tests/apk/run.sh packages trees with mkapk (apk.c behind a command line).
+MKAPK := $(BUILD)/tests/mkapk
 
 .PHONY: all plugins tests check check-unit install uninstall clean fuzz fuzz-melange
 .SUFFIXES:
@@ -77,7 +83,7 @@ DFPARSE := $(BUILD)/tests/dfparse
 
 all: $(KILN) $(PLUGINS) $(PROTO_LIB)
 plugins: $(PLUGINS)
-tests: all $(UNIT_BIN) $(ABI_SO) $(DFPARSE)
+tests: all $(UNIT_BIN) $(ABI_SO) $(DFPARSE) $(MKAPK)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
@@ -139,6 +145,11 @@ $(DFPARSE): tests/tools/dfparse.c $(DF_PARSER_DEP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(shell $(PKG) --cflags jansson) -o $@ tests/tools/dfparse.c \
 		$(DF_PARSER_SRC) $(ALL_LDFLAGS) $(shell $(PKG) --libs jansson)
+
+$(MKAPK): tests/apk/mkapk.c plugins/frontend-melange/apk.c plugins/frontend-melange/apk.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/apk/mkapk.c plugins/frontend-melange/apk.c \
+		$(ALL_LDFLAGS) $(shell $(PKG) --libs libarchive libcrypto zlib)
 
 # `make fuzz`: the parser's libFuzzer target (clang; ASan + UBSan), run for
 # FUZZ_TIME seconds on one core. The seeds are the golden cases, copied to

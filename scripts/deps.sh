@@ -13,6 +13,9 @@ PKGS=(
 	libcmocka-dev    # unit tests
 	libcurl4-openssl-dev  # HTTP for the Docker Engine API backend (well kept)
 	libssl-dev       # SHA-256 (libcrypto) for digests
+	zlib1g-dev       # gzip members of .apk packages (plugins/frontend-melange/apk.c)
+	# apk-tools (tests/apk/run.sh) is not in Debian 12: those checks skip
+	# unless APK= names an apk built from apk-tools' source
 	# the local engine (scripts/engine.sh) and integration tests
 	docker.io docker-registry qemu-user-static busybox-static
 	debootstrap debian-archive-keyring  # the engine's debian:bookworm[-slim] images
