@@ -101,7 +101,7 @@ enum {
 	OPT_NO_CACHE, OPT_PULL, OPT_ADDR, OPT_PROGRESS, OPT_NO_EMOJI,
 	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
 	OPT_BACKEND, OPT_PUSH,
-	OPT_OPT, OPT_BUILD_IMAGE, OPT_SOURCE_DIR, OPT_ARCH, OPT_PRINT_LLB,
+	OPT_OPT, OPT_BUILD_IMAGE, OPT_SOURCE_DIR, OPT_SIGNING_KEY, OPT_ARCH, OPT_PRINT_LLB,
 };
 
 /* --arch as melange spells it (x86_64, aarch64) or as Go does (amd64,
@@ -210,6 +210,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "opt", required_argument, NULL, OPT_OPT },
 		{ "build-image", required_argument, NULL, OPT_BUILD_IMAGE },
 		{ "source-dir", required_argument, NULL, OPT_SOURCE_DIR },
+		{ "signing-key", required_argument, NULL, OPT_SIGNING_KEY },
 		{ "arch", required_argument, NULL, OPT_ARCH },
 		{ "print-llb", no_argument, NULL, OPT_PRINT_LLB },
 		KILN_TLS_LONGOPTS,
@@ -274,9 +275,11 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 				return rc;
 			break;
 		case OPT_BUILD_IMAGE:
+		case OPT_SIGNING_KEY:
 		case OPT_SOURCE_DIR: {
 			char *kv = kiln__xasprintf("%s=%s", c == OPT_BUILD_IMAGE ? "build-image"
-							 : "source-dir", optarg);
+						   : c == OPT_SIGNING_KEY ? "signing-key"
+									: "source-dir", optarg);
 			rc = kiln__kv_add(&b->fopts, kv, false, "build", "--opt");
 			free(kv);
 			if (rc)
@@ -422,6 +425,22 @@ struct job_image {
 	char *digest;   /* the manifest digest, or NULL */
 };
 
+/* The directory of a local export (type=local,dest=DIR, or a bare
+ * path), malloc'ed; NULL for other outputs. */
+static char *local_dest(const char *o)
+{
+	bool csv = strchr(o, '=') != NULL;
+	if (!csv)
+		return strcmp(o, "-") ? kiln__xstrdup(o) : NULL;
+	if (!strstr(o, "type=local"))
+		return NULL;
+	const char *d = strstr(o, "dest=");
+	if (!d || (d != o && d[-1] != ','))
+		return NULL;
+	d += 5;
+	return kiln__xasprintf("%.*s", (int)strcspn(d, ","), d);
+}
+
 static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *bus,
 		   const struct kiln_engine_choice *ch, const struct kiln_connect_opts *copts,
 		   const char *platform, int number, struct sigwatch *sw, struct kiln_err *err,
@@ -521,6 +540,17 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	    strcmp(b->progress.mode, "quiet") == 0)
 		printf("%s\n", res.image_digest);
 	*reported = true;
+	/* the frontend's post-export step (melange: .apk files) */
+	if (rc == 0 && KILN_HAS_FIELD(fe, struct kiln_frontend, package) && fe->package &&
+	    opts.n_outputs == 1) {
+		char *dir = local_dest(opts.outputs[0]);
+		if (dir) {
+			rc = fe->package(&kiln__host, arena, &opts, &def, dir, err);
+			free(dir);
+			if (rc < 0)
+				*reported = false;
+		}
+	}
 	if (rc == 0 && res.config_digest)
 		img->image_id = kiln__xstrdup(res.config_digest);
 	if (rc == 0 && res.image_digest)

@@ -55,6 +55,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --opt KEY=VALUE        A frontend option (repeatable; docs/melange.md)\n"
 	  "      --build-image REF      melange: the build root image (--opt build-image=REF)\n"
 	  "      --source-dir DIR       melange: the sources (--opt source-dir=DIR)\n"
+	  "      --signing-key FILE     melange: sign the .apk files and APKINDEX (--opt signing-key=FILE)\n"
 	  "      --arch LIST            Target architectures (x86_64, aarch64, amd64, arm64)\n"
 	  "      --print-llb            Print the LLB definition as JSON; build nothing\n"
 	  TLS_HELP

@@ -104,6 +104,17 @@ struct kiln_frontend {
 	int (*check)(const struct kiln_host *host, struct kiln_arena *arena,
 		     const struct kiln_build_opts *opts,
 		     struct kiln_check_result *res, struct kiln_err *err);
+	/* Appended later; may be NULL (nothing after the export). Check
+	 * KILN_HAS_FIELD(fe, struct kiln_frontend, package). A post-export
+	 * step: the core calls it once per job after a successful solve
+	 * whose one output was a local export, with export_dir the directory
+	 * written (e.g. the melange frontend packages melange-out/<name>
+	 * into .apk files). opts and def are the job's, as load() got and
+	 * filled them. Returns 0 or a negative code; a failure fails the
+	 * job (the export stays). */
+	int (*package)(const struct kiln_host *host, struct kiln_arena *arena,
+		       const struct kiln_build_opts *opts, const struct kiln_build_def *def,
+		       const char *export_dir, struct kiln_err *err);
 };
 
 /* ---- backend: runs a build definition on an engine -------------------- */

@@ -11,7 +11,10 @@
  * root; default busybox:latest), source-dir=DIR (default: the file's
  * directory), source-date-epoch=N (default 0).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 
 #include <kiln/kiln.h>
 
+#include "apk.h"
 #include "melange.h"
 
 static const char *const patterns[] = { "*.yaml", "*.yml", NULL };
@@ -242,6 +246,149 @@ static int check(const struct kiln_host *host, struct kiln_arena *arena,
 	return 0;
 }
 
+/* ---- packaging after the export ---------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)flag; (void)f;
+	return remove(path);
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static unsigned prio(const char *s)
+{
+	return s ? (unsigned)strtoul(s, NULL, 10) : 0;
+}
+
+/* The directory packages go to: next to the export (its parent's
+ * packages/), or packages-dir=DIR. */
+static void packages_dir(const struct kiln_build_opts *opts, const char *export_dir,
+			 char *out, size_t n)
+{
+	const char *pd = fopt(opts, "packages-dir");
+	if (pd && *pd) {
+		snprintf(out, n, "%s", pd);
+		return;
+	}
+	char d[PATH_MAX];
+	snprintf(d, sizeof(d), "%s", export_dir);
+	size_t l = strlen(d);
+	while (l > 1 && d[l - 1] == '/')
+		d[--l] = '\0';
+	char *slash = strrchr(d, '/');
+	if (!slash)
+		snprintf(out, n, "packages");
+	else if (slash == d)
+		snprintf(out, n, "/packages");
+	else
+		snprintf(out, n, "%.*s/packages", (int)(slash - d), d);
+}
+
+static int package(const struct kiln_host *host, struct kiln_arena *arena,
+		   const struct kiln_build_opts *opts, const struct kiln_build_def *def,
+		   const char *export_dir, struct kiln_err *err)
+{
+	(void)arena; (void)def;
+	struct job j = { 0 };
+	int rc = prepare(host, opts, &j, err);
+	if (rc < 0)
+		goto out;
+	const struct mel_config *c = j.cfg;
+	const char *arch = j.plan->arch;
+	const char *sde = fopt(opts, "source-date-epoch");
+	uint64_t builddate = sde ? strtoull(sde, NULL, 10) : 0;
+	const char *keypath = fopt(opts, "signing-key");
+	struct apk_key key = { .path = keypath, .hash = APK_SIG_SHA256 };
+	char keyname[PATH_MAX];
+	if (keypath && *keypath) {
+		const char *b = strrchr(keypath, '/');
+		snprintf(keyname, sizeof(keyname), "%s", b ? b + 1 : keypath);
+		key.name = keyname;
+	}
+	const struct apk_key *kp = keypath && *keypath ? &key : NULL;
+
+	char pkgs[PATH_MAX], tmp[PATH_MAX + 64], final[PATH_MAX + 64], old[PATH_MAX + 64];
+	packages_dir(opts, export_dir, pkgs, sizeof(pkgs));
+	if (mkdir(pkgs, 0755) < 0 && errno != EEXIST) {
+		rc = host->error(err, KILN_E_IO, "melange: cannot create %s: %s", pkgs,
+				 strerror(errno));
+		goto out;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-XXXXXX", pkgs, arch);
+	if (!mkdtemp(tmp)) {
+		rc = host->error(err, KILN_E_IO, "melange: cannot create a directory in %s: %s",
+				 pkgs, strerror(errno));
+		goto out;
+	}
+	chmod(tmp, 0755);
+	for (size_t i = 0; i <= c->n_subs && rc == 0; i++) {
+		const struct mel_subpkg *s = i ? &c->subs[i - 1] : NULL;
+		const char *name = s ? s->name : c->name;
+		const struct mel_deps *d = s ? &s->deps : &c->deps;
+		char root[PATH_MAX + 256];
+		snprintf(root, sizeof(root), "%s/%s", export_dir, name);
+		struct stat st;
+		if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
+			continue; /* a subpackage whose if: was false */
+		struct apk_meta m = {
+			.name = name, .version = c->version, .epoch = (unsigned)c->epoch,
+			.arch = arch,
+			.description = s && s->description ? s->description : c->description,
+			.url = s && s->url ? s->url : c->url,
+			.commit = s && s->commit ? s->commit : c->commit,
+			.origin = c->name, .builddate = builddate,
+			.licenses = c->licenses.v, .n_licenses = c->licenses.n,
+			.depends = d->runtime.v, .n_depends = d->runtime.n,
+			.provides = d->provides.v, .n_provides = d->provides.n,
+			.replaces = d->replaces.v, .n_replaces = d->replaces.n,
+			.provider_priority = prio(d->provider_priority),
+			.replaces_priority = prio(d->replaces_priority),
+		};
+		struct apk_options ao = { .root_owner = true, .key = kp };
+		rc = apk_write(root, tmp, &m, &ao, NULL, err);
+	}
+	if ((size_t)snprintf(final, sizeof(final), "%s/%s", tmp, arch) >= sizeof(final))
+		rc = host->error(err, KILN_E_INVALID, "melange: path too long: %s", tmp);
+	if (rc == 0 && mkdir(final, 0755) < 0 && errno != EEXIST)
+		rc = host->error(err, KILN_E_IO, "melange: cannot create %s: %s", final,
+				 strerror(errno));
+	size_t n = 0;
+	if (rc == 0)
+		rc = apk_index_write(final, c->description, kp, &n, err);
+	if (rc < 0) {
+		rm_tree(tmp);
+		goto out;
+	}
+	/* swap the arch directory in: the old one moves aside, then goes */
+	char dst[PATH_MAX + 64];
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", pkgs, arch) >= sizeof(dst) ||
+	    (size_t)snprintf(old, sizeof(old), "%s.old", tmp) >= sizeof(old)) {
+		rm_tree(tmp);
+		rc = host->error(err, KILN_E_INVALID, "melange: path too long: %s", pkgs);
+		goto out;
+	}
+	bool had = rename(dst, old) == 0;
+	if (rename(final, dst) < 0) {
+		rc = host->error(err, KILN_E_IO, "melange: cannot move the packages to %s: %s",
+				 dst, strerror(errno));
+		if (had)
+			rename(old, dst);
+	} else {
+		host->log(KILN_LOG_INFO, "melange: %zu packages and APKINDEX.tar.gz in %s", n,
+			  dst);
+	}
+	if (had)
+		rm_tree(old);
+	rm_tree(tmp);
+out:
+	mel_pool_free(j.pool);
+	return rc;
+}
+
 static const struct kiln_frontend frontend = {
 	.abi_version = KILN_ABI_VERSION,
 	.struct_size = sizeof(struct kiln_frontend),
@@ -251,6 +398,7 @@ static const struct kiln_frontend frontend = {
 	.patterns = patterns,
 	.load = load,
 	.check = check,
+	.package = package,
 };
 
 KILN_EXPORT int kiln_plugin_init(const struct kiln_host *host, uint32_t host_abi,
