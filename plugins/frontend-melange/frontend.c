@@ -311,7 +311,8 @@ static int package(const struct kiln_host *host, struct kiln_arena *arena,
 	}
 	const struct apk_key *kp = keypath && *keypath ? &key : NULL;
 
-	char pkgs[PATH_MAX], tmp[PATH_MAX + 64], final[PATH_MAX + 64], old[PATH_MAX + 64];
+	char pkgs[PATH_MAX], tmp[PATH_MAX + 64], final[PATH_MAX + 128], old[PATH_MAX + 128];
+	char dst[PATH_MAX + 128];
 	packages_dir(opts, export_dir, pkgs, sizeof(pkgs));
 	if (mkdir(pkgs, 0755) < 0 && errno != EEXIST) {
 		rc = host->error(err, KILN_E_IO, "melange: cannot create %s: %s", pkgs,
@@ -325,6 +326,32 @@ static int package(const struct kiln_host *host, struct kiln_arena *arena,
 		goto out;
 	}
 	chmod(tmp, 0755);
+	if ((size_t)snprintf(final, sizeof(final), "%s/%s", tmp, arch) >= sizeof(final) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", pkgs, arch) >= sizeof(dst) ||
+	    (size_t)snprintf(old, sizeof(old), "%s.old", tmp) >= sizeof(old)) {
+		rm_tree(tmp);
+		rc = host->error(err, KILN_E_INVALID, "melange: path too long: %s", pkgs);
+		goto out;
+	}
+	/* the repository keeps the other packages already there (hard links
+	 * into the new directory; this build's files then replace theirs) */
+	DIR *dh = opendir(dst);
+	if (dh && mkdir(final, 0755) == 0) {
+		struct dirent *de;
+		while ((de = readdir(dh))) {
+			size_t l = strlen(de->d_name);
+			if (l < 5 || strcmp(de->d_name + l - 4, ".apk") != 0 || de->d_name[0] == '.')
+				continue;
+			char a[PATH_MAX * 2 + 512], b2[PATH_MAX * 2 + 512];
+			snprintf(a, sizeof(a), "%s/%s", dst, de->d_name);
+			snprintf(b2, sizeof(b2), "%s/%s", final, de->d_name);
+			if (link(a, b2) < 0)
+				host->log(KILN_LOG_WARN, "melange: %s is left out of the new index: %s",
+					  a, strerror(errno));
+		}
+	}
+	if (dh)
+		closedir(dh);
 	for (size_t i = 0; i <= c->n_subs && rc == 0; i++) {
 		const struct mel_subpkg *s = i ? &c->subs[i - 1] : NULL;
 		const char *name = s ? s->name : c->name;
@@ -351,8 +378,6 @@ static int package(const struct kiln_host *host, struct kiln_arena *arena,
 		struct apk_options ao = { .root_owner = true, .key = kp };
 		rc = apk_write(root, tmp, &m, &ao, NULL, err);
 	}
-	if ((size_t)snprintf(final, sizeof(final), "%s/%s", tmp, arch) >= sizeof(final))
-		rc = host->error(err, KILN_E_INVALID, "melange: path too long: %s", tmp);
 	if (rc == 0 && mkdir(final, 0755) < 0 && errno != EEXIST)
 		rc = host->error(err, KILN_E_IO, "melange: cannot create %s: %s", final,
 				 strerror(errno));
@@ -364,13 +389,6 @@ static int package(const struct kiln_host *host, struct kiln_arena *arena,
 		goto out;
 	}
 	/* swap the arch directory in: the old one moves aside, then goes */
-	char dst[PATH_MAX + 64];
-	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", pkgs, arch) >= sizeof(dst) ||
-	    (size_t)snprintf(old, sizeof(old), "%s.old", tmp) >= sizeof(old)) {
-		rm_tree(tmp);
-		rc = host->error(err, KILN_E_INVALID, "melange: path too long: %s", pkgs);
-		goto out;
-	}
 	bool had = rename(dst, old) == 0;
 	if (rename(final, dst) < 0) {
 		rc = host->error(err, KILN_E_IO, "melange: cannot move the packages to %s: %s",
