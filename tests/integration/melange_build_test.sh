@@ -15,7 +15,12 @@
 #      FILE:LINE, exit 2, nothing exported;
 #   6. a failing step: exit 1, the step's name and FILE:LINE, its exit
 #      code and its last log lines; nothing exported;
-#   7. --arch aarch64 (QEMU): build.arch, uname -m and an arm64-only step.
+#   7. --arch aarch64 (QEMU): build.arch, uname -m and an arm64-only step;
+#   8. packaging: next to each export, packages/<arch>/ holds one .apk per
+#      package and subpackage (tar reads it; its tree, modes, links and
+#      bytes are melange-out/<name>'s; .PKGINFO's fields) and an
+#      APKINDEX.tar.gz listing them; the same build gives the same bytes;
+#      a failed build leaves the packages; --signing-key signs both.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
@@ -177,7 +182,9 @@ if [ $rc -eq 0 ] && [ -f "$tmp/cwd/melange-out/synthetic-vars-env/usr/share/synt
 else
 	not_ok "without -o the export goes to ./melange-out" "$err"
 fi
-rm -rf "$tmp/cwd/melange-out" "$tmp/cwd/pkg.yaml"
+check "without -o the packages go to ./packages" \
+	test -f "$tmp/cwd/packages/x86_64/synthetic-vars-env-1.20.3-r0.apk"
+rm -rf "$tmp/cwd/melange-out" "$tmp/cwd/pkg.yaml" "$tmp/cwd/packages"
 
 # ---- 5. bad input --------------------------------------------------------------------------
 
@@ -199,6 +206,7 @@ expect_match "an unknown key is a warning with FILE:LINE" 'undefined-var.yaml:4:
 # ---- 6. a failing step -----------------------------------------------------------------------
 
 mkdir -p "$tmp/fail-dest" && echo keep > "$tmp/fail-dest/old"
+pkgs_before=$(cd "$tmp/packages" && find . -type f | LC_ALL=C sort | xargs sha256sum)
 mbuild "$(abs $T/failing-step.yaml)" -o "type=local,dest=$tmp/fail-dest"
 expect_eq "a failing step exits 1" 1 "$rc"
 expect_match "the failure names the step and its FILE:LINE" '\[x 2/2\] failing step \(failing-step.yaml:8\)' "$err"
@@ -206,6 +214,8 @@ expect_match "the failure gives the exit code" 'exit code: 7' "$err"
 expect_match "the failure shows the log tail" 'line two' "$err"
 expect_eq "a failed build leaves the destination as it was" "old keep" \
 	"$(ls "$tmp/fail-dest" | tr '\n' ' ')$(cat "$tmp/fail-dest/old")"
+expect_eq "a failed build leaves the packages as they were" "$pkgs_before" \
+	"$(cd "$tmp/packages" && find . -type f | LC_ALL=C sort | xargs sha256sum)"
 
 # ---- 7. arm64 ----------------------------------------------------------------------------------
 
@@ -220,5 +230,66 @@ fi
 mbuild "$(abs $T/arch.yaml)" --platform linux/amd64 -o "type=local,dest=$tmp/amd"
 expect_eq "--platform linux/amd64: x86_64, no arm64-only step" "x86_64 amd64 x86_64-pc-linux-gnu x86_64 no" \
 	"$(cat "$tmp/amd/kiln-arch/vars" "$tmp/amd/kiln-arch/uname" | tr '\n' ' ')$(test -f "$tmp/amd/kiln-arch/arm-only" && echo yes || echo no)"
+
+# ---- 8. packaging --------------------------------------------------------------------------------
+
+# pkginfo APK KEY: the values of KEY in the .apk's .PKGINFO, one a line
+pkginfo() { tar -xzOf "$1" .PKGINFO 2>/dev/null | sed -n "s/^$2 = //p"; }
+# apk_check NAME APK TREE ORIGIN: tar reads APK; its data is TREE's (paths,
+# modes, types, link targets, bytes); every mtime is 0; .PKGINFO's size is
+# TREE's; origin, arch
+apk_check() {
+	local x=$tmp/x/$1
+	rm -rf "$x" && mkdir -p "$x"
+	if ! tar -tzf "$2" >/dev/null 2>&1; then not_ok "$1: tar -tzf reads the .apk"; return; fi
+	ok "$1: tar -tzf reads the .apk"
+	tar -xpzf "$2" -C "$x" 2>/dev/null
+	expect_eq "$1: .PKGINFO comes first" ".PKGINFO" "$(tar -tzf "$2" 2>/dev/null | grep -v '^\.SIGN' | head -1)"
+	rm -f "$x/.PKGINFO"
+	expect_eq "$1: the .apk holds melange-out/$1 (paths, modes, links, bytes)" "$(tree "$3")" "$(tree "$x")"
+	expect_eq "$1: every mtime is the builddate (0)" "" \
+		"$(tar -tzvf "$2" 2>/dev/null | grep -v ' 1970-01-01 00:00 ' || true)"
+	local size
+	size=$( (cd "$3" && find . -type f -printf '%s\n'; find . -type l -printf '%l\n' | tr -d '\n' | wc -c) |
+		awk '{ n += $1 } END { print n + 0 }')
+	expect_eq "$1: .PKGINFO name, origin, arch, size" "$1|$4|x86_64|$size" \
+		"$(pkginfo "$2" pkgname)|$(pkginfo "$2" origin)|$(pkginfo "$2" arch)|$(pkginfo "$2" size)"
+}
+R=$tmp/packages/x86_64
+b=$R/synthetic-runs-basic-1.2.3-r4.apk
+apk_check synthetic-runs-basic "$b" "$tmp/basic/synthetic-runs-basic" synthetic-runs-basic
+expect_eq "synthetic-runs-basic: pkgver, pkgdesc, license, depend" \
+	"1.2.3-r4|synthetic: plain runs steps and built-in substitutions|Apache-2.0|busybox" \
+	"$(pkginfo "$b" pkgver)|$(pkginfo "$b" pkgdesc)|$(pkginfo "$b" license)|$(pkginfo "$b" depend)"
+expect_match "synthetic-runs-basic: datahash" '^[0-9a-f]{64}$' "$(pkginfo "$b" datahash)"
+apk_check synthetic-nested-workdir "$R/synthetic-nested-workdir-2.0-r1.apk" \
+	"$tmp/nested/synthetic-nested-workdir" synthetic-nested-workdir
+apk_check synthetic-vars-env "$R/synthetic-vars-env-1.20.3-r0.apk" \
+	"$tmp/vars/synthetic-vars-env" synthetic-vars-env
+for n in kiln-subpkg kiln-subpkg-bin kiln-subpkg-doc kiln-subpkg-bitter kiln-subpkg-sweet; do
+	apk_check $n "$R/$n-0.3.1-r0.apk" "$tmp/sub/$n" kiln-subpkg
+done
+check "a subpackage whose if: is false gets no .apk" test ! -e "$R/kiln-subpkg-never-0.3.1-r0.apk"
+check "--arch aarch64 packages go to packages/aarch64" test -f "$tmp/packages/aarch64/kiln-arch-"*.apk
+expect_eq "packages/aarch64/*.apk say arch = aarch64" aarch64 \
+	"$(pkginfo "$(ls "$tmp/packages/aarch64/"*.apk | head -1)" arch)"
+idx=$(tar -xzOf "$R/APKINDEX.tar.gz" APKINDEX 2>/dev/null | sed -n 's/^P://p' | LC_ALL=C sort | tr '\n' ' ')
+expect_eq "APKINDEX lists every package of the directory" \
+	"$(cd "$R" && ls *.apk | sed 's/-[^-]*-r[0-9]*\.apk$//' | LC_ALL=C sort | tr '\n' ' ')" "$idx"
+expect_match "APKINDEX lists the fixtures and subpackages" \
+	'kiln-subpkg kiln-subpkg-bin kiln-subpkg-bitter kiln-subpkg-doc kiln-subpkg-sweet .*synthetic-nested-workdir synthetic-runs-basic synthetic-vars-env' "$idx"
+mbuild "$(abs $FIX/synthetic-runs-basic.yaml)" -o "type=local,dest=$tmp/again/out"
+check "the same build gives the same .apk bytes" cmp "$b" "$tmp/again/packages/x86_64/synthetic-runs-basic-1.2.3-r4.apk"
+openssl genrsa -out "$tmp/melange.rsa" 2048 2>/dev/null
+mbuild "$(abs $FIX/synthetic-runs-basic.yaml)" --signing-key "$tmp/melange.rsa" -o "type=local,dest=$tmp/signed/out"
+expect_eq "--signing-key: the .apk and the index start with .SIGN.RSA256.melange.rsa.pub" \
+	".SIGN.RSA256.melange.rsa.pub .SIGN.RSA256.melange.rsa.pub" \
+	"$(tar -tzf "$tmp/signed/packages/x86_64/synthetic-runs-basic-1.2.3-r4.apk" 2>/dev/null | head -1) $(tar -tzf "$tmp/signed/packages/x86_64/APKINDEX.tar.gz" 2>/dev/null | head -1)"
+mbuild "$(abs $FIX/synthetic-runs-basic.yaml)" --signing-key "$tmp/nonexistent.rsa" -o "type=local,dest=$tmp/badkey/out"
+if [ $rc -ne 0 ] && [ ! -e "$tmp/badkey/packages/x86_64" ]; then
+	ok "a missing signing key fails the build and writes no packages"
+else
+	not_ok "a missing signing key fails the build and writes no packages" "rc=$rc" "$err"
+fi
 
 tap_done
