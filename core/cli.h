@@ -181,6 +181,13 @@ void kiln__kv_release(struct kiln_kvlist *l);
 /* The frontend whose patterns match file's base name, or NULL. */
 const struct kiln_frontend *kiln__pick_frontend(struct kiln_ctx *ctx, const char *file);
 
+/* The frontend's post-export step (kiln_frontend.package), when it has
+ * one and opts has one output, a local export: called with the export's
+ * directory, one call at a time. Returns 0 when there is nothing to do. */
+int kiln__frontend_package(const struct kiln_frontend *fe, struct kiln_arena *arena,
+			   const struct kiln_build_opts *opts, const struct kiln_build_def *def,
+			   struct kiln_err *err);
+
 /* Run the frontend's static check for o (kiln lint, kiln build --check) and
  * print the findings to stdout in format "text" or "json" (docs/cli.md);
  * returns the exit code: 0 clean, 1 findings that fail, 2 no check. */

@@ -441,6 +441,27 @@ static char *local_dest(const char *o)
 	return kiln__xasprintf("%.*s", (int)strcspn(d, ","), d);
 }
 
+/* One post-export step at a time in this process: two jobs may add
+ * packages to the same directory. */
+static pthread_mutex_t package_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int kiln__frontend_package(const struct kiln_frontend *fe, struct kiln_arena *arena,
+			   const struct kiln_build_opts *opts, const struct kiln_build_def *def,
+			   struct kiln_err *err)
+{
+	if (!KILN_HAS_FIELD(fe, struct kiln_frontend, package) || !fe->package ||
+	    opts->n_outputs != 1)
+		return 0;
+	char *dir = local_dest(opts->outputs[0]);
+	if (!dir)
+		return 0;
+	pthread_mutex_lock(&package_mu);
+	int rc = fe->package(&kiln__host, arena, opts, def, dir, err);
+	pthread_mutex_unlock(&package_mu);
+	free(dir);
+	return rc;
+}
+
 static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *bus,
 		   const struct kiln_engine_choice *ch, const struct kiln_connect_opts *copts,
 		   const char *platform, int number, struct sigwatch *sw, struct kiln_err *err,
@@ -519,6 +540,8 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	rc = be->solve(conn, &req, &res, err);
 	sigwatch_set(sw, NULL, NULL);
 	be->disconnect(conn);
+	if (rc == 0) /* the frontend's post-export step (melange: .apk files) */
+		rc = kiln__frontend_package(fe, arena, &opts, &def, err);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.u.job_finished.status = rc;
@@ -540,17 +563,6 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	    strcmp(b->progress.mode, "quiet") == 0)
 		printf("%s\n", res.image_digest);
 	*reported = true;
-	/* the frontend's post-export step (melange: .apk files) */
-	if (rc == 0 && KILN_HAS_FIELD(fe, struct kiln_frontend, package) && fe->package &&
-	    opts.n_outputs == 1) {
-		char *dir = local_dest(opts.outputs[0]);
-		if (dir) {
-			rc = fe->package(&kiln__host, arena, &opts, &def, dir, err);
-			free(dir);
-			if (rc < 0)
-				*reported = false;
-		}
-	}
 	if (rc == 0 && res.config_digest)
 		img->image_id = kiln__xstrdup(res.config_digest);
 	if (rc == 0 && res.image_digest)

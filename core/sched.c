@@ -455,6 +455,8 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	j->conn = NULL;
 	pthread_mutex_unlock(&s->mu);
 	b->be->disconnect(conn);
+	if (rc == 0) /* the frontend's post-export step (melange: .apk files) */
+		rc = kiln__frontend_package(fe, a, &o, &def, err);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.u.job_finished.status = rc;
