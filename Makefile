@@ -76,7 +76,7 @@ DFPARSE := $(BUILD)/tests/dfparse
 # tests/apk/run.sh packages trees with mkapk (apk.c behind a command line).
 MKAPK := $(BUILD)/tests/mkapk
 
-.PHONY: all plugins tests check check-unit install uninstall clean fuzz fuzz-melange
+.PHONY: all plugins tests check check-unit install uninstall clean fuzz fuzz-melange fuzz-dockerfile
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY: $(PROTO_C) $(PROTO_H)
@@ -179,7 +179,13 @@ $(FUZZ_MEL): tests/fuzz/fuzz_melange.c $(MEL_SRC) plugins/frontend-melange/melan
 		$(WARN) -Wno-unknown-warning-option -include core/banned.h \
 		-o $@ tests/fuzz/fuzz_melange.c $(MEL_SRC) $(shell $(PKG) --libs yaml-0.1)
 
-fuzz: $(FUZZ_BIN) fuzz-melange
+# make fuzz runs both targets, one after the other (they share
+# $(BUILD)/fuzz/fuzz-0.log); tests/fuzz/run.sh runs each for a few seconds.
+fuzz:
+	$(MAKE) fuzz-melange
+	$(MAKE) fuzz-dockerfile
+
+fuzz-dockerfile: $(FUZZ_BIN)
 	@mkdir -p tests/fuzz/corpus/dockerfile $(BUILD)/fuzz/corpus
 	cp tests/dockerfile/cases/*.Dockerfile tests/dockerfile/errors/*.Dockerfile \
 		tests/fuzz/corpus/dockerfile/
