@@ -58,6 +58,17 @@ need_tools() { # need_tools CMD...: bail out unless each is installed
 		command -v "$t" >/dev/null || { echo "Bail out! $t is not installed (scripts/deps.sh)"; exit 1; }
 	done
 }
+need_fixtures() { # need_fixtures SUBDIR: sets FIX to the absolute path of
+	# shared/fixtures/SUBDIR: $KILN_FIXTURES, else ../shared/fixtures beside
+	# the checkout, else /work/shared/fixtures (a clone elsewhere); bails out
+	# naming the places looked in when none has it.
+	local d
+	for d in ${KILN_FIXTURES:+"$KILN_FIXTURES"} ../shared/fixtures /work/shared/fixtures; do
+		if [ -d "$d/$1" ]; then FIX=$(cd "$d/$1" && pwd); return 0; fi
+	done
+	echo "Bail out! fixtures $1 not found in \$KILN_FIXTURES, ../shared/fixtures or /work/shared/fixtures"
+	exit 1
+}
 tap_done() {
 	echo "1..$_tap_n"
 	[ "$_tap_failed" -eq 0 ]

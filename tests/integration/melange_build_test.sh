@@ -28,7 +28,7 @@ cd "$(dirname "$0")/../.." || exit 1
 need_engine
 need_tools jq sha256sum
 
-FIX=../shared/fixtures/melange
+need_fixtures melange
 T=tests/melange
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-melange.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

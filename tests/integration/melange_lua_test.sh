@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.." || exit 1
 need_engine
 need_tools tar
 
-FIX=../shared/fixtures/melange
+need_fixtures melange
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-melange-lua.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 p=$tmp/proj
