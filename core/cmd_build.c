@@ -14,6 +14,7 @@
 #include "arena.h"
 #include "bus.h"
 #include "cli.h"
+#include "debugimage.h"
 #include "plan.h"
 #include "publish.h"
 #include "util.h"
@@ -69,6 +70,9 @@ struct build_cli {
 	bool pushes;                   /* --push, or an output that pushes */
 	bool print_llb;       /* --print-llb: print the definition, build nothing */
 	char *path_dir;       /* PATH's directory when PATH is a file */
+	const char *debug_image;           /* --debug-image TAG */
+	struct kiln_debug_watch *watch;    /* which vertex failed, per job */
+	char *debug_note;                  /* said after the summary */
 };
 
 static void build_cli_release(struct build_cli *b)
@@ -78,6 +82,7 @@ static void build_cli_release(struct build_cli *b)
 	kiln__kv_release(&b->contexts);
 	kiln__kv_release(&b->fopts);
 	free(b->path_dir);
+	free(b->debug_note);
 	struct kiln_strv *lists[] = { &b->tags, &b->outputs, &b->cache_from, &b->cache_to,
 				      &b->secrets, &b->ssh, &b->hosts, &b->allow, &b->platforms,
 				      &b->no_cache_filter, &b->ulimits };
@@ -102,6 +107,7 @@ enum {
 	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
 	OPT_BACKEND, OPT_PUSH,
 	OPT_OPT, OPT_BUILD_IMAGE, OPT_SOURCE_DIR, OPT_SIGNING_KEY, OPT_ARCH, OPT_PRINT_LLB,
+	OPT_DEBUG_IMAGE,
 };
 
 /* --arch as melange spells it (x86_64, aarch64) or as Go does (amd64,
@@ -213,6 +219,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "signing-key", required_argument, NULL, OPT_SIGNING_KEY },
 		{ "arch", required_argument, NULL, OPT_ARCH },
 		{ "print-llb", no_argument, NULL, OPT_PRINT_LLB },
+		{ "debug-image", required_argument, NULL, OPT_DEBUG_IMAGE },
 		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -301,6 +308,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 			break;
 		}
 		case OPT_PRINT_LLB: b->print_llb = true; break;
+		case OPT_DEBUG_IMAGE: b->debug_image = optarg; break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -308,6 +316,9 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 			return kiln__usage_error("build", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (b->debug_image && b->platforms.n > 1)
+		return kiln__usage_error("build", "--debug-image takes one platform (the tag "
+					 "would hold the last one only)");
 	if (optind != argc - 1)
 		return kiln__usage_error("build", "'kiln build' requires exactly one PATH "
 					 "(the build context)");
@@ -394,6 +405,15 @@ static void sigwatch_set(struct sigwatch *w, const struct kiln_backend *b, void 
 		b->cancel(conn); /* signal arrived before the connection existed */
 }
 
+/* Whether SIGINT or SIGTERM arrived. */
+static bool sigwatch_caught(struct sigwatch *w)
+{
+	pthread_mutex_lock(&w->mu);
+	bool caught = w->signo && w->signo != SIGUSR1;
+	pthread_mutex_unlock(&w->mu);
+	return caught;
+}
+
 static int sigwatch_stop(struct sigwatch *w)
 {
 	pthread_kill(w->thread, SIGUSR1);
@@ -462,6 +482,66 @@ int kiln__frontend_package(const struct kiln_frontend *fe, struct kiln_arena *ar
 	return rc;
 }
 
+/* --debug-image TAG after a failed solve of an LLB definition: solve
+ * again (all cached) with the result moved to the root the failing step
+ * ran on, into the engine's image store as TAG (debugimage.h). Quiet: its
+ * outcome is kept in b->debug_note for after the summary. */
+static void debug_image(struct build_cli *b, const struct kiln_backend *be,
+			const struct kiln_connect_opts *copts, const struct kiln_job *job,
+			const struct kiln_build_opts *opts, const struct kiln_build_def *def,
+			struct kiln_arena *arena, struct sigwatch *sw)
+{
+	struct kiln_err err = { 0 };
+	char *name = NULL;
+	char *failed = kiln__debug_watch_failed(b->watch, job->id, &name);
+	struct kiln_build_def dd = *def;
+	int rc;
+	if (!failed)
+		rc = kiln__err(&err, KILN_E_NOTFOUND, "no failed step was reported");
+	else
+		rc = kiln__debug_root_def(def->llb, def->llb_len, failed, arena, &dd.llb,
+					  &dd.llb_len, &err);
+	void *conn = NULL;
+	if (rc == 0)
+		rc = kiln__backend_connect(be, copts, &conn, &err);
+	if (rc == 0) {
+		struct kiln_build_opts o = *opts;
+		const char *tags[1] = { b->debug_image };
+		o.tags = tags;
+		o.n_tags = 1;
+		o.outputs = NULL;
+		o.n_outputs = 0;
+		o.no_cache = false;
+		struct kiln_bus *quiet = kiln__bus_new();
+		char *id = kiln__xasprintf("%s/debug-image", job->id);
+		struct kiln_job dj = *job;
+		dj.id = id;
+		struct kiln_solve_result res = { .struct_size = sizeof(res) };
+		struct kiln_solve req = {
+			.struct_size = sizeof(req), .job = &dj, .opts = &o,
+			.def = &dd, .arena = arena, .bus = quiet,
+		};
+		sigwatch_set(sw, be, conn);
+		rc = be->solve(conn, &req, &res, &err);
+		sigwatch_set(sw, NULL, NULL);
+		be->disconnect(conn);
+		kiln__bus_close(quiet, NULL);
+		kiln__bus_free(quiet);
+		free(id);
+	}
+	free(b->debug_note);
+	if (rc == 0)
+		b->debug_note = kiln__xasprintf("debug image %s: the root filesystem \"%s\" ran "
+						"on (without that step's changes); try: docker "
+						"run -it --rm %s sh", b->debug_image, name,
+						b->debug_image);
+	else
+		b->debug_note = kiln__xasprintf("debug image %s not written: %s", b->debug_image,
+						err.msg);
+	free(failed);
+	free(name);
+}
+
 static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *bus,
 		   const struct kiln_engine_choice *ch, const struct kiln_connect_opts *copts,
 		   const char *platform, int number, struct sigwatch *sw, struct kiln_err *err,
@@ -512,6 +592,10 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 		opts.outputs = default_output;
 		opts.n_outputs = 1;
 	}
+	if (rc == 0 && b->debug_image && !def.llb)
+		rc = kiln__err(err, KILN_E_UNSUPPORTED, "--debug-image needs an LLB definition; the %s "
+			       "frontend sends a frontend request (%s) to the engine", fe->name,
+			       def.frontend ? def.frontend : "none");
 	if (rc == 0)
 		rc = kiln__backend_connect(be, copts, &conn, err);
 	if (rc < 0) {
@@ -540,6 +624,8 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	rc = be->solve(conn, &req, &res, err);
 	sigwatch_set(sw, NULL, NULL);
 	be->disconnect(conn);
+	if (rc < 0 && b->debug_image && !sigwatch_caught(sw))
+		debug_image(b, be, copts, &job, &opts, &def, arena, sw);
 	if (rc == 0) /* the frontend's post-export step (melange: .apk files) */
 		rc = kiln__frontend_package(fe, arena, &opts, &def, err);
 
@@ -573,6 +659,7 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 }
 
 static int build_run(struct kiln_ctx *ctx, struct build_cli *b);
+
 
 /* --print-llb: the frontend's LLB definition as JSON on stdout (one
  * document per platform), contacting no engine. */
@@ -761,6 +848,10 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 		return kiln__exit_code(rc);
 	}
 
+	if (b->debug_image) {
+		b->watch = kiln__debug_watch_new();
+		kiln__bus_add_sink(bus, kiln__debug_watch_sink, b->watch);
+	}
 	struct sigwatch sw = { 0 };
 	sigwatch_start(&sw);
 	size_t n_jobs = b->platforms.n ? b->platforms.n : 1;
@@ -785,6 +876,10 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 	int sig = sigwatch_stop(&sw);
 	kiln__bus_close(bus, NULL);
 	kiln__bus_free(bus);
+	kiln__debug_watch_free(b->watch);
+	b->watch = NULL;
+	if (b->debug_note)
+		fprintf(stderr, "kiln: %s\n", b->debug_note);
 	if (!first_rc && !sig && b->pushes) {
 		memset(&err, 0, sizeof(err));
 		if ((rc = publish_images(b, ch, &copts, imgs, n_jobs, &err)) < 0) {

@@ -58,6 +58,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --signing-key FILE     melange: sign the .apk files and APKINDEX (--opt signing-key=FILE)\n"
 	  "      --arch LIST            Target architectures (x86_64, aarch64, amd64, arm64)\n"
 	  "      --print-llb            Print the LLB definition as JSON; build nothing\n"
+	  "      --debug-image TAG      On failure, store the failing step's root as image TAG\n"
 	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"

@@ -14,7 +14,8 @@
 #   5. bad input (bad YAML, bad if:, unknown uses:, undefined ${{...}}):
 #      FILE:LINE, exit 2, nothing exported;
 #   6. a failing step: exit 1, the step's name and FILE:LINE, its exit
-#      code and its last log lines; nothing exported;
+#      code and its last log lines; nothing exported; --debug-image TAG
+#      holds the root before the failing step, runnable;
 #   7. --arch aarch64 (QEMU): build.arch, uname -m and an arm64-only step;
 #   8. packaging: next to each export, packages/<arch>/ holds one .apk per
 #      package and subpackage (tar reads it; its tree, modes, links and
@@ -216,6 +217,23 @@ expect_eq "a failed build leaves the destination as it was" "old keep" \
 	"$(ls "$tmp/fail-dest" | tr '\n' ' ')$(cat "$tmp/fail-dest/old")"
 expect_eq "a failed build leaves the packages as they were" "$pkgs_before" \
 	"$(cd "$tmp/packages" && find . -type f | LC_ALL=C sort | xargs sha256sum)"
+
+# --debug-image TAG: the root the failing step ran on, as an image
+dbg_tag=kiln-test-debug:$$
+mbuild "$(abs $T/debug-step.yaml)" --debug-image "$dbg_tag" -o "type=local,dest=$tmp/dbg-dest"
+expect_eq "--debug-image: the build still fails, exit 1" 1 "$rc"
+expect_match "--debug-image: says where the image is and which step" \
+	"debug image $dbg_tag: the root filesystem .*break \\(debug-step.yaml:11\\)\" ran on" "$err"
+expect_eq "--debug-image: the image holds the workspace before the failing step" \
+	"made by step one|into destdir|no lost" \
+	"$(/usr/bin/docker run --rm "$dbg_tag" sh -c 'cd /home/build && cat marker &&
+		cat melange-out/dbg/usr/share/dbg && { test -e lost && echo lost || echo no lost; }' 2>&1 | paste -sd'|')"
+/usr/bin/docker rmi -f "$dbg_tag" >/dev/null 2>&1
+mbuild "$(abs $T/debug-step.yaml)" --debug-image "$dbg_tag" --platform linux/amd64,linux/arm64
+expect_eq "--debug-image with two platforms: exit 2" 2 "$rc"
+(cd "$tmp" && printf 'FROM scratch\n' > Dockerfile)
+mbuild --debug-image "$dbg_tag" "$tmp"
+expect_match "--debug-image with a Dockerfile: refused, exit 2" "rc=2 .*needs an LLB definition" "rc=$rc $err"
 
 # ---- 7. arm64 ----------------------------------------------------------------------------------
 
