@@ -115,7 +115,11 @@ void kiln__docker_ping(const char *sock, int timeout_ms, struct kiln_docker_ping
 	long status = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	p->status = status;
-	p->connected = cc != CURLE_COULDNT_CONNECT;
+	/* A peer that accepts and hangs up at once can make curl say
+	 * "couldn't connect" with no OS error: it did connect. */
+	long os_errno = 0;
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+	p->connected = cc != CURLE_COULDNT_CONNECT || os_errno == 0;
 	p->answered = status > 0;
 	p->timed_out = cc == CURLE_OPERATION_TIMEDOUT && !p->answered;
 	if (cc != CURLE_OK)
