@@ -255,7 +255,7 @@ struct layout {
 	size_t n_notrun;
 	int64_t origin;        /* absolute ns of x = 0 */
 	int64_t span;          /* ns covered by the axis (> 0) */
-	int64_t wall;          /* the build's duration as shown, ns */
+	int64_t wall;          /* the build's duration, ns */
 	int lanes;
 	size_t n_run, n_cached, n_failed, n_idle; /* ran uncached, cached, error, neither */
 };
@@ -299,8 +299,14 @@ static void layout(struct layout *L, const struct kiln_trace *t)
 			end = v->completed_ns - origin;
 	}
 	L->origin = origin;
-	L->wall = end;
 	L->span = end >= NS_PER_MS ? end : NS_PER_MS;
+	/* the job's own duration when it is known: a vertex another build
+	 * shares (BuildKit runs an identical op once for all) may have
+	 * started before this job did */
+	if (t->started_ns > 0 && t->finished_ns >= t->started_ns)
+		L->wall = t->finished_ns - t->started_ns;
+	else
+		L->wall = end;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct kiln_trace_vertex *v = &t->vertices[i];
@@ -507,7 +513,7 @@ static void svg(struct kiln_sb *sb, const struct kiln_trace *t, const struct lay
 		      "font-family=\"%s\" font-size=\"12\" fill=\"#1f2328\" "
 		      "data-lanes=\"%d\" data-span-ms=\"",
 		      width, height, width, height, FONT, L->lanes);
-	add_ms(sb, L->wall);
+	add_ms(sb, L->span);
 	kiln__sb_adds(sb, "\" role=\"img\">\n<title>kiln build ");
 	esc(sb, t->id, false);
 	kiln__sb_adds(sb, "</title>\n");

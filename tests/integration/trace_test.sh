@@ -86,22 +86,27 @@ EOF
 }
 # ns TIME: an RFC 3339 time of the stream in ns since the epoch
 ns() { date -u -d "$1" +%s%N; }
+# vertices EVENTS: the last state of each vertex of the stream (a later
+# vertex event supersedes earlier ones, docs/events.md), one JSON a line
+vertices() {
+	jq -Rnc '[inputs | fromjson? | select(.type? == "vertex")] | group_by(.digest) | map(last) | .[]' "$1"
+}
 # expected EVENTS: per vertex that started, from the stream alone:
 # "digest start_ms end_ms cached" (ms after the build's start, three
 # decimals, cut: docs/trace.md), sorted by digest
 expected() {
-	local t0 d s c cached start end
-	t0=$(ns "$(jq -r 'select(.type == "job.started") | .time' "$1" | head -n 1)")
-	# the origin is the job's start, or an earlier vertex start
-	while read -r s; do
-		s=$(ns "$s")
-		[ "$s" -lt "$t0" ] && t0=$s
-	done < <(jq -r 'select(.type == "vertex" and .started != null) | .started' "$1")
-	tf=$(ns "$(jq -r 'select(.type == "job.finished") | .time' "$1" | tail -n 1)")
-	jq -r '[select(.type == "vertex")] | .[] | [.digest, .started // "-", .completed // "-", .cached] | @tsv' \
-		"$1" | awk -F'\t' '{ last[$1] = $0 } END { for (d in last) print last[d] }' | LC_ALL=C sort |
-	while IFS=$'\t' read -r d s c cached; do
-		[ "$s" = - ] && continue
+	local t0 tf d s c cached start end x
+	t0=$(ns "$(jq -Rr 'fromjson? | select(.type? == "job.started") | .time' "$1" | head -n 1)")
+	tf=$(ns "$(jq -Rr 'fromjson? | select(.type? == "job.finished") | .time' "$1" | tail -n 1)")
+	# the axis: from the job's start or an earlier vertex start, to the
+	# job's end or a later vertex time
+	while read -r x; do
+		x=$(ns "$x")
+		[ "$x" -lt "$t0" ] && t0=$x
+		[ "$x" -gt "$tf" ] && tf=$x
+	done < <(vertices "$1" | jq -r 'select(.started != null) | .started, (.completed // empty)')
+	vertices "$1" | jq -r 'select(.started != null) | [.digest, .started, .completed // "-", .cached] | @tsv' |
+	LC_ALL=C sort | while IFS=$'\t' read -r d s c cached; do
 		start=$(($(ns "$s") - t0))
 		if [ "$c" = - ]; then end=$((tf - t0)); else end=$(($(ns "$c") - t0)); fi
 		[ "$end" -lt "$start" ] && end=$start
@@ -126,7 +131,7 @@ expect_eq "5-stage build succeeds" 0 "$rc"
 check "trace_render draws the stream as HTML" "$RENDER" -o "$tmp/trace.html" "$tmp/events.jsonl"
 
 # --- 2. Chromium, without network --------------------------------------------
-n_started=$(jq -r 'select(.type == "vertex" and .started != null) | .digest' "$tmp/events.jsonl" | sort -u | wc -l)
+n_started=$(vertices "$tmp/events.jsonl" | jq -r 'select(.started != null) | .digest' | wc -l)
 chrome --dump-dom --log-net-log="$tmp/netlog.json" "file://$tmp/trace.html" >"$tmp/trace.dom"
 n_bars=$(xmllint --html --xpath 'count(//g[contains(concat(" ", @class, " "), " bar ")])' "$tmp/trace.dom" 2>/dev/null)
 expect_eq "offline Chromium renders one bar per vertex that started ($n_started)" "$n_started" "$n_bars"
@@ -153,8 +158,7 @@ expect_eq "bars measured in Chromium" "$n_started" "$(printf '%s' "$m" | jq leng
 want=$(expected "$tmp/events.jsonl")
 have=$(printf '%s' "$m" | jq -r '.[] | "\(.digest) \(.start) \(.end) \(.cached)"' | LC_ALL=C sort)
 expect_eq "every bar's start, end and cache state match the events" "$want" "$have"
-want=$(jq -r 'select(.type == "vertex" and .started != null) | "\(.digest) \(.name)"' "$tmp/events.jsonl" |
-	awk '{ last[$1] = $0 } END { for (d in last) print last[d] }' | LC_ALL=C sort)
+want=$(vertices "$tmp/events.jsonl" | jq -r 'select(.started != null) | "\(.digest) \(.name)"' | LC_ALL=C sort)
 have=$(printf '%s' "$m" | jq -r '.[] | "\(.digest) \(.name)"' | LC_ALL=C sort)
 expect_eq "every bar's name matches the events" "$want" "$have"
 runs=$(printf '%s' "$m" | jq -c '[.[] | select(.name | test("^\\[[a-d] 2/2\\] RUN sleep 2"))]')
@@ -197,7 +201,7 @@ expect_eq "the failing build exits 1" 1 "$?"
 "$RENDER" -o "$tmp/trace3.html" "$tmp/events3.jsonl"
 m=$(measure "$tmp/trace3.html")
 failed=$(printf '%s' "$m" | jq -c '[.[] | select(.error != "")]')
-want=$(jq -r 'select(.type == "vertex" and .error != null) | "\(.digest) \(.error)"' "$tmp/events3.jsonl" | tail -n 1)
+want=$(vertices "$tmp/events3.jsonl" | jq -r 'select(.started != null and .error != null) | "\(.digest) \(.error)"')
 expect_eq "one failed bar, with the engine's error" "$want" \
 	"$(printf '%s' "$failed" | jq -r '.[] | "\(.digest) \(.error)"')"
 expect_eq "it is classed failed and drawn red" "bar failed rgb(209, 36, 47)" \
