@@ -61,7 +61,8 @@ static const struct {
 struct item {
 	const struct kiln_trace_vertex *v;
 	size_t pos;          /* position in the input */
-	int64_t s, e;        /* relative to the origin, ns; e >= s */
+	int64_t s, e;        /* relative to the origin, ns; e >= s; s < 0:
+			      * started before the build did */
 	enum state st;
 	int lane;
 	double x, w;         /* the bar */
@@ -183,15 +184,23 @@ static void add_fixed(struct kiln_sb *sb, int64_t v, int64_t unit, int dec)
 	}
 }
 
-/* Milliseconds with three decimals, for data-*-ms. */
+/* Milliseconds with three decimals, cut toward zero, for data-*-ms. */
 static void add_ms(struct kiln_sb *sb, int64_t ns)
 {
+	if (ns < 0) {
+		kiln__sb_adds(sb, "-");
+		ns = ns == INT64_MIN ? INT64_MAX : -ns;
+	}
 	add_fixed(sb, ns, NS_PER_MS, 3);
 }
 
 /* A duration as people read it: 3.19s, 42ms, 0.4ms. */
 static void add_dur(struct kiln_sb *sb, int64_t ns)
 {
+	if (ns < 0) {
+		kiln__sb_adds(sb, "-");
+		ns = ns == INT64_MIN ? INT64_MAX : -ns;
+	}
 	if (ns >= NS_PER_S) {
 		add_fixed(sb, ns, NS_PER_S, 2);
 		kiln__sb_adds(sb, "s");
@@ -281,13 +290,27 @@ static void layout(struct layout *L, const struct kiln_trace *t)
 	L->ran = kiln__xcalloc(n, sizeof(struct item));
 	L->notrun = kiln__xcalloc(n, sizeof(struct item));
 
-	/* origin: the job's start, or an earlier vertex start */
-	int64_t origin = t->started_ns > 0 ? t->started_ns : INT64_MAX;
+	/* origin: the job's start. A vertex may have started before it:
+	 * BuildKit runs an op two builds share once and reports it to both
+	 * with the first one's times. Such bars are cut at the left edge.
+	 * When every vertex started before the job, the engine's clock is
+	 * behind kiln's: then (or without a job start) the earliest vertex
+	 * start is the origin. */
+	int64_t first = INT64_MAX;
 	for (size_t i = 0; i < n; i++)
-		if (t->vertices[i].started_ns > 0 && t->vertices[i].started_ns < origin)
-			origin = t->vertices[i].started_ns;
-	if (origin == INT64_MAX)
-		origin = 0;
+		if (t->vertices[i].started_ns > 0 && t->vertices[i].started_ns < first)
+			first = t->vertices[i].started_ns;
+	int64_t origin = t->started_ns;
+	if (origin <= 0) {
+		origin = first == INT64_MAX ? 0 : first;
+	} else {
+		bool any_after = false;
+		for (size_t i = 0; i < n; i++)
+			if (t->vertices[i].started_ns >= origin)
+				any_after = true;
+		if (!any_after && first != INT64_MAX)
+			origin = first;
+	}
 	int64_t end = t->finished_ns > origin ? t->finished_ns - origin : 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct kiln_trace_vertex *v = &t->vertices[i];
@@ -345,13 +368,15 @@ static void layout(struct layout *L, const struct kiln_trace *t)
 		struct item *it = &L->ran[i];
 		size_t cells;
 		it->label = make_label(vname(it->v), &cells);
+		if (it->s < 0)
+			cells += 2;  /* "« " */
 		if (it->st == ST_CACHED)
 			cells += 7;  /* "CACHED " */
 		else if (it->st == ST_FAILED)
 			cells += 6;  /* "ERROR " */
 		double lw = (double)cells * CHAR_W + 2 * LABEL_PAD;
-		it->x = xpos(L, it->s);
-		it->w = xpos(L, it->e) - it->x;
+		it->x = xpos(L, it->s > 0 ? it->s : 0);
+		it->w = xpos(L, it->e > 0 ? it->e : 0) - it->x;
 		if (it->w < MIN_BAR_W)
 			it->w = MIN_BAR_W;
 		if (it->x + it->w > right)  /* a minimal bar at the very end */
@@ -430,6 +455,9 @@ static void svg_title(struct kiln_sb *sb, const struct item *it)
 	add_dur(sb, it->s);
 	kiln__sb_adds(sb, " to ");
 	add_dur(sb, it->e);
+	if (it->s < 0)
+		kiln__sb_adds(sb, "\nstarted before this build: shared with another build on the "
+			      "engine, or the engine's clock is behind");
 	if (v->error) {
 		kiln__sb_adds(sb, "\nerror: ");
 		esc(sb, v->error, false);
@@ -445,7 +473,8 @@ static void svg_bar(struct kiln_sb *sb, const struct item *it, int top)
 {
 	const struct kiln_trace_vertex *v = it->v;
 	int y = top + it->lane * LANE_H;
-	kiln__sb_addf(sb, "<g class=\"bar %s\" data-digest=\"", look[it->st].cls);
+	kiln__sb_addf(sb, "<g class=\"bar %s%s\" data-digest=\"", look[it->st].cls,
+		      it->s < 0 ? " early" : "");
 	esc(sb, v->digest, true);
 	kiln__sb_adds(sb, "\" data-name=\"");
 	esc(sb, v->name, true);
@@ -464,6 +493,8 @@ static void svg_bar(struct kiln_sb *sb, const struct item *it, int top)
 		      look[it->st].stroke, it->st == ST_OPEN ? " stroke-dasharray=\"3 2\"" : "");
 	kiln__sb_addf(sb, "<text x=\"%.1f\" y=\"%d\" fill=\"%s\">", it->lx,
 		      y + LANE_H / 2 + 4, it->label_in ? look[it->st].text : "#1f2328");
+	if (it->s < 0)
+		kiln__sb_adds(sb, "\xc2\xab ");
 	if (it->st == ST_CACHED)
 		kiln__sb_adds(sb, "<tspan font-weight=\"bold\">CACHED</tspan> ");
 	else if (it->st == ST_FAILED)

@@ -93,16 +93,23 @@ vertices() {
 }
 # expected EVENTS: per vertex that started, from the stream alone:
 # "digest start_ms end_ms cached" (ms after the build's start, three
-# decimals, cut: docs/trace.md), sorted by digest
+# decimals, cut; negative for a vertex shared with an earlier build:
+# docs/trace.md), sorted by digest
 expected() {
 	local t0 tf d s c cached start end x
 	t0=$(ns "$(jq -Rr 'fromjson? | select(.type? == "job.started") | .time' "$1" | head -n 1)")
 	tf=$(ns "$(jq -Rr 'fromjson? | select(.type? == "job.finished") | .time' "$1" | tail -n 1)")
-	# the axis: from the job's start or an earlier vertex start, to the
-	# job's end or a later vertex time
+	# the axis: from the job's start (or the first vertex start when all
+	# began before it) to the job's end or a later vertex time
+	local first=-1 after=0
+	while read -r s; do
+		s=$(ns "$s")
+		{ [ "$first" = -1 ] || [ "$s" -lt "$first" ]; } && first=$s
+		[ "$s" -ge "$t0" ] && after=1
+	done < <(vertices "$1" | jq -r 'select(.started != null) | .started')
+	[ $after = 0 ] && [ "$first" != -1 ] && t0=$first
 	while read -r x; do
 		x=$(ns "$x")
-		[ "$x" -lt "$t0" ] && t0=$x
 		[ "$x" -gt "$tf" ] && tf=$x
 	done < <(vertices "$1" | jq -r 'select(.started != null) | .started, (.completed // empty)')
 	vertices "$1" | jq -r 'select(.started != null) | [.digest, .started, .completed // "-", .cached] | @tsv' |
@@ -110,9 +117,14 @@ expected() {
 		start=$(($(ns "$s") - t0))
 		if [ "$c" = - ]; then end=$((tf - t0)); else end=$(($(ns "$c") - t0)); fi
 		[ "$end" -lt "$start" ] && end=$start
-		printf '%s %d.%03d %d.%03d %s\n' "$d" $((start / 1000000)) $((start / 1000 % 1000)) \
-			$((end / 1000000)) $((end / 1000 % 1000)) "$cached"
+		printf '%s %s %s %s\n' "$d" "$(ms "$start")" "$(ms "$end")" "$cached"
 	done
+}
+# ms NS: NS as milliseconds with three decimals, cut toward zero
+ms() {
+	local v=$1 sign=
+	[ "$v" -lt 0 ] && sign=- v=$((-v))
+	printf '%s%d.%03d' "$sign" $((v / 1000000)) $((v / 1000 % 1000))
 }
 
 # --- 1. a 5-stage parallel build --------------------------------------------
@@ -178,7 +190,7 @@ expect_eq "hovering a RUN bar shows its name, duration and state" "" "$bad"
 expect_eq "the RUN bars are drawn in the 'ran' colour" "rgb(59, 125, 216)" \
 	"$(printf '%s' "$runs" | jq -r '[.[].fill] | unique | join(",")')"
 [ -n "${TRACE_SCREENSHOT:-}" ] &&
-	chrome --window-size=1010,720 --screenshot="$TRACE_SCREENSHOT" "file://$tmp/trace.html" >/dev/null
+	chrome --window-size=1010,780 --screenshot="$TRACE_SCREENSHOT" "file://$tmp/trace.html" >/dev/null
 
 # --- 4. a no-change rebuild: all cached -----------------------------------------
 timeout 300 "$KILN" build --addr "$ADDR" --progress=json "$tmp/ctx" 2>"$tmp/events2.jsonl" >/dev/null

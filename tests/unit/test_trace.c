@@ -478,8 +478,8 @@ static void output_does_not_depend_on_input_order(void **state)
 	}
 }
 
-/* No job start: the first vertex start is 0; a vertex before the job's
- * start moves the origin back (nothing negative). */
+/* The origin: the job's start; without one, or when every vertex
+ * started before it, the first vertex start. */
 static void origin(void **state)
 {
 	(void)state;
@@ -499,10 +499,33 @@ static void origin(void **state)
 	xmlFreeDoc(doc);
 	free(svg);
 
-	t.started_ns = T0 + 5 * S + 100 * MS; /* after "early" started */
+	/* every vertex before the job's start: the engine's clock is behind */
+	t.started_ns = T0 + 5 * S + 100 * MS;
 	svg = render(&t, KILN_TRACE_SVG, NULL);
 	doc = parse(svg, false);
 	expect_attr(bar_of(doc, &q, "sha256:2"), "data-start-ms", "0.000");
+	query_free(&q);
+	xmlFreeDoc(doc);
+	free(svg);
+
+	/* one vertex before the job's start (shared with another build):
+	 * negative start, cut at the left edge, said so on hover */
+	t.started_ns = T0 + 5 * S + 1 * MS;
+	svg = render(&t, KILN_TRACE_SVG, NULL);
+	doc = parse(svg, false);
+	xmlNodePtr b = bar_of(doc, &q, "sha256:2");
+	expect_attr(b, "data-start-ms", "-1.000");
+	expect_attr(b, "data-end-ms", "249.000");
+	assert_true(has_class(b, "early"));
+	expect_attr(xmlFirstElementChild(b)->next, "x", "16.0");
+	xmlChar *text = xmlNodeGetContent(xmlFirstElementChild(b));
+	assert_non_null(strstr((const char *)text, "from -1.0ms to 249ms"));
+	assert_non_null(strstr((const char *)text, "started before this build"));
+	xmlFree(text);
+	query_free(&q);
+	b = bar_of(doc, &q, "sha256:1");
+	expect_attr(b, "data-start-ms", "0.500");
+	assert_false(has_class(b, "early"));
 	query_free(&q);
 	xmlFreeDoc(doc);
 	free(svg);
@@ -511,7 +534,7 @@ static void origin(void **state)
 	t.finished_ns = t.started_ns + 3 * S;
 	svg = render(&t, KILN_TRACE_SVG, NULL);
 	assert_non_null(strstr(svg, "succeeded in 3.00s"));
-	assert_non_null(strstr(svg, "data-span-ms=\"3100.000\""));
+	assert_non_null(strstr(svg, "data-span-ms=\"3000.000\""));
 	free(svg);
 }
 
