@@ -275,7 +275,7 @@ static enum state state_of(const struct kiln_trace_vertex *v)
 		return ends_with(v->error, "context canceled") ? ST_CANCELED : ST_FAILED;
 	if (v->cached)
 		return ST_CACHED;
-	return v->completed_ns == 0 ? ST_OPEN : ST_RAN;
+	return v->completed_ns <= 0 ? ST_OPEN : ST_RAN;
 }
 
 static double xpos(const struct layout *L, int64_t rel)
@@ -318,7 +318,7 @@ static void layout(struct layout *L, const struct kiln_trace *t)
 			continue;
 		if (v->started_ns - origin > end)
 			end = v->started_ns - origin;
-		if (v->completed_ns - origin > end)
+		if (v->completed_ns > 0 && v->completed_ns - origin > end)
 			end = v->completed_ns - origin;
 	}
 	L->origin = origin;
@@ -339,7 +339,7 @@ static void layout(struct layout *L, const struct kiln_trace *t)
 		} else {
 			it = &L->ran[L->n_ran++];
 			it->s = v->started_ns - origin;
-			if (v->completed_ns == 0)
+			if (v->completed_ns <= 0)
 				it->e = end;  /* still running when the record ends */
 			else
 				it->e = v->completed_ns - origin;
@@ -421,11 +421,12 @@ static void layout_release(struct layout *L)
 static int64_t tick_step(int64_t span)
 {
 	static const int64_t mant[] = { 1, 2, 5 };
-	for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10)
+	int64_t need = span / 10 + (span % 10 != 0);
+	for (int64_t p = 1; p <= INT64_MAX / 50; p *= 10)
 		for (int i = 0; i < 3; i++)
-			if (mant[i] * p * 10 >= span)
+			if (mant[i] * p >= need)
 				return mant[i] * p;
-	return NS_PER_S;
+	return need;  /* a span of centuries: a damaged record */
 }
 
 /* A tick label: seconds for a build of a second or more, else ms, with

@@ -538,6 +538,32 @@ static void origin(void **state)
 	free(svg);
 }
 
+/* Nonsense times (a damaged record) give a valid page, not a crash or
+ * an overflow (the ASan+UBSan build runs this too). */
+static void extreme_times(void **state)
+{
+	(void)state;
+	const struct kiln_trace_vertex vs[] = {
+		{ NULL, NULL, 1, INT64_MAX, false, NULL },
+		{ "sha256:neg", "negative end", T0, -5, false, NULL },
+		{ "sha256:back", "ends before it starts", T0 + S, T0, true, NULL },
+		{ "sha256:min", "min", INT64_MIN, INT64_MIN, false, "" },
+		{ "sha256:max", "max", INT64_MAX, INT64_MAX, false, NULL },
+	};
+	int64_t starts[] = { 0, 1, T0, INT64_MAX, INT64_MIN };
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		struct kiln_trace t = { .id = "x", .started_ns = starts[i], .finished_ns = starts[4 - i],
+					.status = INT32_MIN, .vertices = vs, .n_vertices = 5 };
+		char *svg = render(&t, KILN_TRACE_SVG, NULL);
+		xmlDocPtr doc = parse(svg, false);
+		struct q q;
+		assert_int_equal(query(&q, doc, BARS, false), 4);
+		query_free(&q);
+		xmlFreeDoc(doc);
+		free(svg);
+	}
+}
+
 static void write_errors(void **state)
 {
 	(void)state;
@@ -569,6 +595,7 @@ int main(void)
 		cmocka_unit_test(documents_stand_alone),
 		cmocka_unit_test(output_does_not_depend_on_input_order),
 		cmocka_unit_test(origin),
+		cmocka_unit_test(extreme_times),
 		cmocka_unit_test(write_errors),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
