@@ -75,6 +75,9 @@ DF_PARSER_DEP := $(DF_PARSER_SRC) $(wildcard plugins/frontend-dockerfile/*.h)
 DFPARSE := $(BUILD)/tests/dfparse
 # tests/apk/run.sh packages trees with mkapk (apk.c behind a command line).
 MKAPK := $(BUILD)/tests/mkapk
+# tests/integration/trace_test.sh draws timelines with trace_render
+# (core/trace.c fed from a --progress=json stream).
+TRACE_RENDER := $(BUILD)/tests/trace_render
 
 .PHONY: all plugins tests check check-unit install uninstall clean fuzz fuzz-melange fuzz-dockerfile
 .SUFFIXES:
@@ -83,7 +86,7 @@ MKAPK := $(BUILD)/tests/mkapk
 
 all: $(KILN) $(PLUGINS) $(PROTO_LIB)
 plugins: $(PLUGINS)
-tests: all $(UNIT_BIN) $(ABI_SO) $(DFPARSE) $(MKAPK)
+tests: all $(UNIT_BIN) $(ABI_SO) $(DFPARSE) $(MKAPK) $(TRACE_RENDER)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
@@ -150,6 +153,10 @@ $(MKAPK): tests/apk/mkapk.c plugins/frontend-melange/apk.c plugins/frontend-mela
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/apk/mkapk.c plugins/frontend-melange/apk.c \
 		$(ALL_LDFLAGS) $(shell $(PKG) --libs libarchive libcrypto zlib)
+
+$(TRACE_RENDER): tests/tools/trace_render.c $(CORE_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(PROTO_LIB) $(ALL_LDFLAGS) $(CORE_LIBS)
 
 # `make fuzz`: the parser's libFuzzer target (clang; ASan + UBSan), run for
 # FUZZ_TIME seconds on one core. The seeds are the golden cases, copied to

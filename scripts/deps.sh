@@ -11,6 +11,8 @@ PKGS=(
 	libgrpc-dev libarchive-dev
 	libjansson-dev   # JSON: event stream, plans, Docker API (well kept, small)
 	libcmocka-dev    # unit tests
+	libxml2-dev      # tests/unit/test_trace.c parses the trace's SVG and HTML (tests only)
+	libxml2-utils    # xmllint: trace_test.sh reads Chromium's DOM of the trace page
 	libcurl4-openssl-dev  # HTTP for the Docker Engine API backend (well kept)
 	libssl-dev       # SHA-256 (libcrypto) for digests
 	zlib1g-dev       # gzip members of .apk packages (plugins/frontend-melange/apk.c)
