@@ -222,6 +222,11 @@ int kiln__cmd_plugins(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_workers(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_du(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_prune(struct kiln_ctx *ctx, int argc, char **argv);
+/* The build records (core/cmd_history.c, docs/history.md). */
+int kiln__cmd_history(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_stats(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_ps(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_cancel(struct kiln_ctx *ctx, int argc, char **argv);
 
 /* Shared by commands that show progress (core/progress.c). */
 struct kiln_progress_opts {
@@ -232,6 +237,9 @@ struct kiln_progress_opts {
 	/* Non-NULL: keep build records (full vertex logs, durations for the
 	 * ETA; core/logstore.h) keyed by this, e.g. context + Dockerfile. */
 	const char *record_key;
+	/* What the records call the build (docs/history.md): a name, the
+	 * context and the build file; NULL when not known. */
+	const char *record_name, *record_context, *record_file;
 };
 struct kiln_bus;
 /* Choose and open the renderer(s) of opts->mode on a new bus. */

@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "cli.h"
 #include "debugimage.h"
+#include "imageinfo.h"
 #include "plan.h"
 #include "publish.h"
 #include "util.h"
@@ -642,6 +643,8 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	ev.u.job_finished.error = rc ? (where ? where : err->msg) : NULL;
 	ev.u.job_finished.image_digest = res.image_digest;
 	ev.u.job_finished.config_digest = res.config_digest;
+	if (rc == 0)
+		kiln__image_info_fill(be->name, copts->addr, &ev.u.job_finished);
 	emit_job(bus, &job, KILN_EVENT_JOB_FINISHED, &ev);
 	free(where);
 	/* `docker build -q` prints the image ID on stdout */
@@ -836,12 +839,23 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 	char *record_key = kiln__xasprintf("%s|%s|%s", ctxdir ? ctxdir : b->o.context,
 					   b->o.dockerfile ? b->o.dockerfile : "Dockerfile",
 					   b->o.target ? b->o.target : "");
-	free(ctxdir);
+	/* the records' name: the context directory's, as buildx names a
+	 * build, with the stage */
+	const char *base = ctxdir ? strrchr(ctxdir, '/') : NULL;
+	base = base && base[1] ? base + 1 : ctxdir ? ctxdir : b->o.context;
+	char *record_name = b->o.target ? kiln__xasprintf("%s (%s)", base, b->o.target)
+					: kiln__xstrdup(base);
 	b->progress.record_key = record_key;
+	b->progress.record_name = record_name;
+	b->progress.record_context = ctxdir ? ctxdir : b->o.context;
+	b->progress.record_file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
 	struct kiln_bus *bus = NULL;
 	rc = kiln__progress_open(ctx, &b->progress, &bus, &err);
 	b->progress.record_key = NULL;
+	b->progress.record_name = b->progress.record_context = b->progress.record_file = NULL;
 	free(record_key);
+	free(record_name);
+	free(ctxdir);
 	if (rc < 0) {
 		kiln__err_print(&err);
 		free(ch);
