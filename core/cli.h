@@ -208,6 +208,15 @@ int kiln__stdin_prepare(struct kiln_stdin_input *in, struct kiln_build_opts *o,
 			struct kiln_err *err);
 void kiln__stdin_cleanup(struct kiln_stdin_input *in);
 
+/* kiln build --export-context FILE (core/ctxexport.c): write the build
+ * context directory as the engine gets it, after the ignore file
+ * (<Dockerfile>.dockerignore, else <context>/.dockerignore), to the tar
+ * file out, atomically (a temporary sibling, renamed). dockerfile may be
+ * NULL ("Dockerfile"). Returns 0 or KILN_E_INVALID (not a directory, a
+ * bad pattern), KILN_E_IO. */
+int kiln__context_export(const char *context, const char *dockerfile, const char *out,
+			 struct kiln_err *err);
+
 /* Commands (core/cmd_*.c). */
 int kiln__cmd_lint(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);

@@ -72,6 +72,7 @@ struct build_cli {
 	bool print_llb;       /* --print-llb: print the definition, build nothing */
 	char *path_dir;       /* PATH's directory when PATH is a file */
 	const char *debug_image;           /* --debug-image TAG */
+	const char *export_context;        /* --export-context FILE */
 	struct kiln_debug_watch *watch;    /* which vertex failed, per job */
 	char *debug_note;                  /* said after the summary */
 };
@@ -108,7 +109,7 @@ enum {
 	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
 	OPT_BACKEND, OPT_PUSH,
 	OPT_OPT, OPT_BUILD_IMAGE, OPT_SOURCE_DIR, OPT_SIGNING_KEY, OPT_ARCH, OPT_PRINT_LLB,
-	OPT_DEBUG_IMAGE,
+	OPT_DEBUG_IMAGE, OPT_EXPORT_CONTEXT,
 };
 
 /* --arch as melange spells it (x86_64, aarch64) or as Go does (amd64,
@@ -221,6 +222,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "arch", required_argument, NULL, OPT_ARCH },
 		{ "print-llb", no_argument, NULL, OPT_PRINT_LLB },
 		{ "debug-image", required_argument, NULL, OPT_DEBUG_IMAGE },
+		{ "export-context", required_argument, NULL, OPT_EXPORT_CONTEXT },
 		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -310,6 +312,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		}
 		case OPT_PRINT_LLB: b->print_llb = true; break;
 		case OPT_DEBUG_IMAGE: b->debug_image = optarg; break;
+		case OPT_EXPORT_CONTEXT: b->export_context = optarg; break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -759,6 +762,13 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 	struct kiln_stdin_input in = { 0 };
 	struct kiln_err err = { 0 };
 	if (kiln__stdin_prepare(&in, &b.o, &err) < 0) {
+		kiln__err_print(&err);
+		kiln__stdin_cleanup(&in);
+		build_cli_release(&b);
+		return kiln__exit_code(err.code);
+	}
+	if (b.export_context && !b.print_llb &&
+	    kiln__context_export(b.o.context, b.o.dockerfile, b.export_context, &err) < 0) {
 		kiln__err_print(&err);
 		kiln__stdin_cleanup(&in);
 		build_cli_release(&b);

@@ -59,6 +59,8 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --arch LIST            Target architectures (x86_64, aarch64, amd64, arm64)\n"
 	  "      --print-llb            Print the LLB definition as JSON; build nothing\n"
 	  "      --debug-image TAG      On failure, store the failing step's root as image TAG\n"
+	  "      --export-context FILE  Also write the build context as sent (after\n"
+	  "                             .dockerignore) to the tar file FILE\n"
 	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
