@@ -229,7 +229,8 @@ static void prune_runs(const char *logs, size_t keep)
 		if (is_run_name(de->d_name))
 			kiln__strv_push(&names, de->d_name);
 	closedir(d);
-	qsort(names.v, names.n, sizeof(*names.v), cmp_str);
+	if (names.n)
+		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
 	struct kiln_logstore_limits lim;
 	kiln__logstore_limits(&lim);
 	uint64_t *bytes = kiln__xcalloc(names.n + 1, sizeof(*bytes));
