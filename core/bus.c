@@ -1,5 +1,6 @@
 /* bus.c: event fan-out and the metrics collector. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,12 +21,20 @@ struct vstate {
 	bool completed, cached, failed;
 };
 
+/* A "transferring …" progress item of a local source: its last count. */
+struct xfer {
+	char *key; /* vertex digest, '\n', status id */
+	int64_t current;
+};
+
 struct jstats {
 	char *job_id;
 	int64_t started_ns;
 	struct kiln_job_metrics m;
 	struct vstate *v;
 	size_t n_v, cap_v;
+	struct xfer *x;
+	size_t n_x;
 };
 
 struct kiln_bus {
@@ -136,9 +145,35 @@ static void collect(struct kiln_bus *bus, const struct kiln_event *ev)
 		if (j->started_ns && ev->time_ns > j->started_ns)
 			j->m.duration_ns = ev->time_ns - j->started_ns;
 		break;
-	case KILN_EVENT_VERTEX_STATUS:
+	case KILN_EVENT_VERTEX_STATUS: {
+		/* BuildKit's local source reports the bytes it received as
+		 * "transferring context:" / "transferring dockerfile:"; the
+		 * docker backend's context upload as "transferring context". */
+		const struct kiln_event_vertex_status *st = &ev->u.status;
+		if (!st->id || strncmp(st->id, "transferring", 12) != 0 || st->current < 0)
+			break;
+		char *key = kiln__xasprintf("%s\n%s", st->vertex ? st->vertex : "", st->id);
+		size_t i = 0;
+		while (i < j->n_x && strcmp(j->x[i].key, key) != 0)
+			i++;
+		if (i == j->n_x) {
+			j->x = kiln__xrealloc(j->x, (j->n_x + 1) * sizeof(*j->x));
+			j->x[j->n_x++] = (struct xfer){ .key = key };
+		} else {
+			free(key);
+		}
+		j->x[i].current = st->current;
 		break;
 	}
+	}
+}
+
+static uint64_t context_bytes(const struct jstats *j)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < j->n_x; i++)
+		sum += (uint64_t)j->x[i].current;
+	return sum;
 }
 
 void kiln__bus_set_logstore(struct kiln_bus *bus, struct kiln_logstore *store)
@@ -158,7 +193,15 @@ void kiln__bus_emit(struct kiln_bus *bus, const struct kiln_event *ev)
 		/* The metrics of job.finished come from the collector. */
 		copy = *ev;
 		copy.struct_size = sizeof(copy);
-		copy.u.job_finished.metrics = job_stats(bus, ev->job->id)->m;
+		struct jstats *js = job_stats(bus, ev->job->id);
+		copy.u.job_finished.metrics = js->m;
+		copy.u.job_finished.context_bytes = context_bytes(js);
+		if (ev->struct_size < offsetof(struct kiln_event, u.job_finished.image_layers) +
+					      sizeof(copy.u.job_finished.image_layers)) {
+			/* an emitter from before these fields */
+			copy.u.job_finished.image_size = 0;
+			copy.u.job_finished.image_layers = 0;
+		}
 		ev = &copy;
 	}
 	if (bus->store) {
@@ -227,6 +270,9 @@ void kiln__bus_free(struct kiln_bus *bus)
 		for (size_t k = 0; k < bus->jobs[i].n_v; k++)
 			free(bus->jobs[i].v[k].digest);
 		free(bus->jobs[i].v);
+		for (size_t k = 0; k < bus->jobs[i].n_x; k++)
+			free(bus->jobs[i].x[k].key);
+		free(bus->jobs[i].x);
 		free(bus->jobs[i].job_id);
 	}
 	free(bus->jobs);

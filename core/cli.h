@@ -208,6 +208,15 @@ int kiln__stdin_prepare(struct kiln_stdin_input *in, struct kiln_build_opts *o,
 			struct kiln_err *err);
 void kiln__stdin_cleanup(struct kiln_stdin_input *in);
 
+/* kiln build --export-context FILE (core/ctxexport.c): write the build
+ * context directory as the engine gets it, after the ignore file
+ * (<Dockerfile>.dockerignore, else <context>/.dockerignore), to the tar
+ * file out, atomically (a temporary sibling, renamed). dockerfile may be
+ * NULL ("Dockerfile"). Returns 0 or KILN_E_INVALID (not a directory, a
+ * bad pattern), KILN_E_IO. */
+int kiln__context_export(const char *context, const char *dockerfile, const char *out,
+			 struct kiln_err *err);
+
 /* Commands (core/cmd_*.c). */
 int kiln__cmd_lint(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv);
@@ -222,6 +231,11 @@ int kiln__cmd_plugins(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_workers(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_du(struct kiln_ctx *ctx, int argc, char **argv);
 int kiln__cmd_prune(struct kiln_ctx *ctx, int argc, char **argv);
+/* The build records (core/cmd_history.c, docs/history.md). */
+int kiln__cmd_history(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_stats(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_ps(struct kiln_ctx *ctx, int argc, char **argv);
+int kiln__cmd_cancel(struct kiln_ctx *ctx, int argc, char **argv);
 
 /* Shared by commands that show progress (core/progress.c). */
 struct kiln_progress_opts {
@@ -232,6 +246,9 @@ struct kiln_progress_opts {
 	/* Non-NULL: keep build records (full vertex logs, durations for the
 	 * ETA; core/logstore.h) keyed by this, e.g. context + Dockerfile. */
 	const char *record_key;
+	/* What the records call the build (docs/history.md): a name, the
+	 * context and the build file; NULL when not known. */
+	const char *record_name, *record_context, *record_file;
 };
 struct kiln_bus;
 /* Choose and open the renderer(s) of opts->mode on a new bus. */

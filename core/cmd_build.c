@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "cli.h"
 #include "debugimage.h"
+#include "imageinfo.h"
 #include "plan.h"
 #include "publish.h"
 #include "util.h"
@@ -71,6 +72,7 @@ struct build_cli {
 	bool print_llb;       /* --print-llb: print the definition, build nothing */
 	char *path_dir;       /* PATH's directory when PATH is a file */
 	const char *debug_image;           /* --debug-image TAG */
+	const char *export_context;        /* --export-context FILE */
 	struct kiln_debug_watch *watch;    /* which vertex failed, per job */
 	char *debug_note;                  /* said after the summary */
 };
@@ -107,7 +109,7 @@ enum {
 	OPT_NO_CACHE_FILTER, OPT_BUILD_CONTEXT, OPT_SHM_SIZE, OPT_ULIMIT, OPT_CHECK,
 	OPT_BACKEND, OPT_PUSH,
 	OPT_OPT, OPT_BUILD_IMAGE, OPT_SOURCE_DIR, OPT_SIGNING_KEY, OPT_ARCH, OPT_PRINT_LLB,
-	OPT_DEBUG_IMAGE,
+	OPT_DEBUG_IMAGE, OPT_EXPORT_CONTEXT,
 };
 
 /* --arch as melange spells it (x86_64, aarch64) or as Go does (amd64,
@@ -220,6 +222,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		{ "arch", required_argument, NULL, OPT_ARCH },
 		{ "print-llb", no_argument, NULL, OPT_PRINT_LLB },
 		{ "debug-image", required_argument, NULL, OPT_DEBUG_IMAGE },
+		{ "export-context", required_argument, NULL, OPT_EXPORT_CONTEXT },
 		KILN_TLS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -309,6 +312,7 @@ static int parse_args(struct build_cli *b, int argc, char **argv)
 		}
 		case OPT_PRINT_LLB: b->print_llb = true; break;
 		case OPT_DEBUG_IMAGE: b->debug_image = optarg; break;
+		case OPT_EXPORT_CONTEXT: b->export_context = optarg; break;
 		case ':':
 			return kiln__usage_error("build", "option '%s' needs a value",
 						 argv[optind - 1]);
@@ -642,6 +646,8 @@ static int run_job(struct kiln_ctx *ctx, struct build_cli *b, struct kiln_bus *b
 	ev.u.job_finished.error = rc ? (where ? where : err->msg) : NULL;
 	ev.u.job_finished.image_digest = res.image_digest;
 	ev.u.job_finished.config_digest = res.config_digest;
+	if (rc == 0)
+		kiln__image_info_fill(be->name, copts->addr, &ev.u.job_finished);
 	emit_job(bus, &job, KILN_EVENT_JOB_FINISHED, &ev);
 	free(where);
 	/* `docker build -q` prints the image ID on stdout */
@@ -761,6 +767,13 @@ int kiln__cmd_build(struct kiln_ctx *ctx, int argc, char **argv)
 		build_cli_release(&b);
 		return kiln__exit_code(err.code);
 	}
+	if (b.export_context && !b.print_llb &&
+	    kiln__context_export(b.o.context, b.o.dockerfile, b.export_context, &err) < 0) {
+		kiln__err_print(&err);
+		kiln__stdin_cleanup(&in);
+		build_cli_release(&b);
+		return kiln__exit_code(err.code);
+	}
 	if (b.o.check) {
 		/* --check: the static check only; no engine is contacted. */
 		rc = kiln__check_run(ctx, &b.o, "text");
@@ -836,12 +849,23 @@ static int build_run(struct kiln_ctx *ctx, struct build_cli *b)
 	char *record_key = kiln__xasprintf("%s|%s|%s", ctxdir ? ctxdir : b->o.context,
 					   b->o.dockerfile ? b->o.dockerfile : "Dockerfile",
 					   b->o.target ? b->o.target : "");
-	free(ctxdir);
+	/* the records' name: the context directory's, as buildx names a
+	 * build, with the stage */
+	const char *base = ctxdir ? strrchr(ctxdir, '/') : NULL;
+	base = base && base[1] ? base + 1 : ctxdir ? ctxdir : b->o.context;
+	char *record_name = b->o.target ? kiln__xasprintf("%s (%s)", base, b->o.target)
+					: kiln__xstrdup(base);
 	b->progress.record_key = record_key;
+	b->progress.record_name = record_name;
+	b->progress.record_context = ctxdir ? ctxdir : b->o.context;
+	b->progress.record_file = b->o.dockerfile ? b->o.dockerfile : "Dockerfile";
 	struct kiln_bus *bus = NULL;
 	rc = kiln__progress_open(ctx, &b->progress, &bus, &err);
 	b->progress.record_key = NULL;
+	b->progress.record_name = b->progress.record_context = b->progress.record_file = NULL;
 	free(record_key);
+	free(record_name);
+	free(ctxdir);
 	if (rc < 0) {
 		kiln__err_print(&err);
 		free(ch);

@@ -389,6 +389,17 @@ static int dec_job_finished(struct dec *d, json_t *o, struct kiln_event *ev)
 	    (rc = get_str(d, o, "image_digest", false, &e->image_digest)) < 0 ||
 	    (rc = get_str(d, o, "config_digest", false, &e->config_digest)) < 0)
 		return rc;
+	/* context_bytes is recomputed by the collector, as the metrics are */
+	json_int_t v;
+	if ((rc = get_int(d, o, "context_bytes", false, 0, JINT_MAX, &v)) < 0)
+		return rc;
+	e->context_bytes = (uint64_t)v;
+	if ((rc = get_int(d, o, "image_size", false, 0, JINT_MAX, &v)) < 0)
+		return rc;
+	e->image_size = (int64_t)v;
+	if ((rc = get_int(d, o, "image_layers", false, 0, UINT32_MAX, &v)) < 0)
+		return rc;
+	e->image_layers = (uint32_t)v;
 	return 0;
 }
 

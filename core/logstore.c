@@ -5,14 +5,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdint.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "logstore.h"
 #include "util.h"
@@ -23,6 +27,13 @@ struct lvtx {
 	char *digest;
 	int fd;       /* open log file, or -1 */
 	bool indexed; /* its line is in the job's index */
+	/* for the record */
+	size_t seen;  /* order of first sight */
+	char *name;
+	int64_t started_ns, completed_ns;
+	bool cached;
+	char *error;
+	uint64_t log_bytes;
 };
 
 struct ljob {
@@ -32,12 +43,27 @@ struct ljob {
 	int64_t started_ns;
 	struct lvtx **tab; /* open addressing by digest */
 	size_t n_v, tab_cap;
+	/* for the record (record.json) */
+	char *record_id;
+	char *target, *platform, *builder, *frontend, *backend;
+	int number;
+	bool finished;
+	int64_t finished_ns;
+	int status;
+	char *error, *image_digest, *config_digest;
+	struct kiln_job_metrics metrics;
+	uint64_t context_bytes;
+	int64_t image_size;
+	uint32_t image_layers;
 };
 
 struct kiln_logstore {
 	char *state;   /* the state directory */
 	char *run_dir; /* STATE/logs/RUN */
+	char *run;     /* RUN */
 	char *key;
+	char *name, *context, *file; /* kiln__logstore_set_info */
+	int lock_fd;   /* STATE/logs/RUN/lock, flock()ed while the run lasts */
 	struct ljob **jobs;
 	size_t n_jobs;
 	bool broken;   /* a write failed: record nothing more */
@@ -113,7 +139,85 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Remove the oldest runs so that `keep` remain. */
+/* Bytes of files under path. */
+static uint64_t tree_bytes;
+static int add_bytes(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)path, (void)ftw;
+	if (flag == FTW_F)
+		tree_bytes += (uint64_t)sb->st_blocks * 512u;
+	return 0;
+}
+
+static uint64_t du(const char *path)
+{
+	tree_bytes = 0;
+	nftw(path, add_bytes, 16, FTW_PHYS);
+	return tree_bytes;
+}
+
+bool kiln__logstore_run_active(const char *run_dir, long *pid)
+{
+	char *path = kiln__xasprintf("%s/lock", run_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return false;
+	bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	if (held && pid) {
+		char buf[32] = "";
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		*pid = strtol(buf, NULL, 10);
+	}
+	close(fd);
+	return held;
+}
+
+/* The Unix time of a run's name, or 0. */
+static time_t run_time(const char *name)
+{
+	struct tm tm = { 0 };
+	if (!strptime(name, "%Y%m%dT%H%M%SZ", &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+void kiln__logstore_limits(struct kiln_logstore_limits *l)
+{
+	l->max_age_s = KILN_HISTORY_MAX_AGE_S;
+	l->max_bytes = KILN_HISTORY_MAX_BYTES;
+	const char *v = getenv("KILN_HISTORY_MAX_AGE");
+	if (v && *v) {
+		char *end;
+		double d = strtod(v, &end);
+		double mult = !*end || !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
+			    : !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : -1;
+		if (end != v && d >= 0 && mult > 0)
+			l->max_age_s = (int64_t)(d * mult);
+		else
+			kiln__log(KILN_LOG_WARN, "KILN_HISTORY_MAX_AGE=%s: not a duration (e.g. 30d, "
+				  "48h); keeping %lld days", v, (long long)(l->max_age_s / 86400));
+	}
+	v = getenv("KILN_HISTORY_MAX_SIZE");
+	if (v && *v) {
+		char *end;
+		double d = strtod(v, &end);
+		int c = *end | 0x20;
+		double mult = !*end ? 1 : c == 'k' ? 1024.0 : c == 'm' ? 1048576.0
+			    : c == 'g' ? 1073741824.0 : -1;
+		if (end != v && d >= 0 && mult > 0 && (!*end || !end[1] || !strcasecmp(end + 1, "b") ||
+						       !strcasecmp(end + 1, "ib")))
+			l->max_bytes = (uint64_t)(d * mult);
+		else
+			kiln__log(KILN_LOG_WARN, "KILN_HISTORY_MAX_SIZE=%s: not a size (e.g. 512m, 1g); "
+				  "keeping %llu MiB", v, (unsigned long long)(l->max_bytes >> 20));
+	}
+}
+
+/* Remove the oldest runs so that at most `keep` remain, none is older
+ * than the age limit and all of them take at most the size limit; runs
+ * under way (their lock held) stay. */
 static void prune_runs(const char *logs, size_t keep)
 {
 	DIR *d = opendir(logs);
@@ -125,14 +229,34 @@ static void prune_runs(const char *logs, size_t keep)
 		if (is_run_name(de->d_name))
 			kiln__strv_push(&names, de->d_name);
 	closedir(d);
-	if (names.n > keep) {
+	if (names.n)
 		qsort(names.v, names.n, sizeof(*names.v), cmp_str);
-		for (size_t i = 0; i < names.n - keep; i++) {
-			char *path = kiln__xasprintf("%s/%s", logs, names.v[i]);
-			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-			free(path);
-		}
+	struct kiln_logstore_limits lim;
+	kiln__logstore_limits(&lim);
+	uint64_t *bytes = kiln__xcalloc(names.n + 1, sizeof(*bytes));
+	uint64_t total = 0;
+	for (size_t i = 0; i < names.n; i++) {
+		char *path = kiln__xasprintf("%s/%s", logs, names.v[i]);
+		bytes[i] = du(path);
+		total += bytes[i];
+		free(path);
 	}
+	time_t now = time(NULL);
+	size_t left = names.n;
+	for (size_t i = 0; i < names.n; i++) {
+		time_t t = run_time(names.v[i]);
+		bool old = lim.max_age_s > 0 && t && now - t > lim.max_age_s;
+		if (!(left > keep || old || total > lim.max_bytes))
+			break;
+		char *path = kiln__xasprintf("%s/%s", logs, names.v[i]);
+		if (!kiln__logstore_run_active(path, NULL)) {
+			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			total -= bytes[i];
+			left--;
+		}
+		free(path);
+	}
+	free(bytes);
 	kiln__strv_release(&names);
 }
 
@@ -144,6 +268,7 @@ struct kiln_logstore *kiln__logstore_open(const char *key, size_t keep_runs)
 	struct kiln_logstore *ls = kiln__xcalloc(1, sizeof(*ls));
 	ls->state = state;
 	ls->key = kiln__xstrdup(key ? key : "");
+	ls->lock_fd = -1;
 	char *logs = kiln__xasprintf("%s/logs", state);
 	if (mkdirs(logs) < 0) {
 		broken(ls, "cannot make", logs);
@@ -160,9 +285,10 @@ struct kiln_logstore *kiln__logstore_open(const char *key, size_t keep_runs)
 	for (int n = 0; n < 100 && !ls->run_dir; n++) {
 		char *dir = n ? kiln__xasprintf("%s/%s-%ld-%d", logs, stamp, (long)getpid(), n)
 			      : kiln__xasprintf("%s/%s-%ld", logs, stamp, (long)getpid());
-		if (mkdir(dir, 0700) == 0)
+		if (mkdir(dir, 0700) == 0) {
 			ls->run_dir = dir;
-		else if (errno == EEXIST)
+			ls->run = kiln__xstrdup(strrchr(dir, '/') + 1);
+		} else if (errno == EEXIST)
 			free(dir);
 		else {
 			broken(ls, "cannot make", dir);
@@ -171,7 +297,33 @@ struct kiln_logstore *kiln__logstore_open(const char *key, size_t keep_runs)
 		}
 	}
 	free(logs);
+	if (ls->run_dir) {
+		/* The lock says "under way" to kiln ps and kiln cancel, and
+		 * keeps the retention of other runs off this one. */
+		char *path = kiln__xasprintf("%s/lock", ls->run_dir);
+		ls->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (ls->lock_fd >= 0 && flock(ls->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+			char pid[32];
+			int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+			if (write(ls->lock_fd, pid, (size_t)n) != n)
+				broken(ls, "cannot write", path);
+		}
+		free(path);
+	}
 	return ls;
+}
+
+void kiln__logstore_set_info(struct kiln_logstore *ls, const char *name, const char *context,
+			     const char *file)
+{
+	if (!ls)
+		return;
+	free(ls->name);
+	free(ls->context);
+	free(ls->file);
+	ls->name = name ? kiln__xstrdup(name) : NULL;
+	ls->context = context ? kiln__xstrdup(context) : NULL;
+	ls->file = file ? kiln__xstrdup(file) : NULL;
 }
 
 const char *kiln__logstore_dir(const struct kiln_logstore *ls)
@@ -300,6 +452,7 @@ static struct lvtx *vtx_get(struct ljob *j, const char *digest)
 	struct lvtx *v = kiln__xcalloc(1, sizeof(*v));
 	v->digest = kiln__xstrdup(digest);
 	v->fd = -1;
+	v->seen = j->n_v;
 	tab_put(j, v);
 	j->n_v++;
 	return v;
@@ -398,6 +551,224 @@ static void job_close_files(struct ljob *j)
 			close_vertex(j->tab[i]);
 }
 
+static void replace_str(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src ? kiln__xstrdup(src) : NULL;
+}
+
+char *kiln__record_id(const char *run, const char *job_id)
+{
+	char *in = kiln__xasprintf("%s/%s", run, job_id);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	char *id = kiln__xcalloc(1, KILN_RECORD_ID_LEN + 1);
+	if (EVP_Digest(in, strlen(in), md, &n, EVP_sha256(), NULL) == 1 && n >= 8) {
+		/* base 36, as buildx's refs; 12 characters carry 62 bits */
+		uint64_t v = 0;
+		for (int i = 0; i < 8; i++)
+			v = (v << 8) | md[i];
+		for (int i = 0; i < KILN_RECORD_ID_LEN; i++, v /= 36)
+			id[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+	}
+	free(in);
+	return id;
+}
+
+bool kiln__vertex_is_step(const char *name)
+{
+	static const char *const not_steps[] = {
+		"[internal]", "exporting ", "naming to ", "writing image ", "unpacking to ",
+		"importing cache", "resolve image config", "load metadata", "preparing layers",
+		NULL,
+	};
+	if (!name)
+		return false;
+	for (const char *const *p = not_steps; *p; p++)
+		if (strncmp(name, *p, strlen(*p)) == 0)
+			return false;
+	/* base images: "[stage 1/4] FROM ref", "docker-image://ref" (a
+	 * source is resolved or pulled, never run) */
+	const char *rest = name;
+	if (*rest == '[' && strchr(rest, ']'))
+		rest = strchr(rest, ']') + 1;
+	while (*rest == ' ')
+		rest++;
+	return strncasecmp(rest, "FROM ", 5) != 0 && strncmp(rest, "docker-image://", 15) != 0;
+}
+
+static const char *status_word(const struct ljob *j)
+{
+	if (!j->finished)
+		return "running";
+	if (j->status == 0)
+		return "completed";
+	return j->status == KILN_E_CANCELLED ? "canceled" : "error";
+}
+
+/* kiln's exit code for a job's status (docs/cli.md). */
+static int exit_code_of(int status)
+{
+	switch (status) {
+	case KILN_OK: return 0;
+	case KILN_E_BUILD: return 1;
+	case KILN_E_CONNECT:
+	case KILN_E_PROTOCOL: return 3;
+	case KILN_E_CANCELLED: return 130;
+	default: return 2;
+	}
+}
+
+static void set_time(json_t *o, const char *key, int64_t ns)
+{
+	if (!ns)
+		return;
+	char buf[64];
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%09lldZ", (long long)(ns % 1000000000));
+	json_object_set_new(o, key, json_string(buf));
+	char *k = kiln__xasprintf("%s_ns", key);
+	json_object_set_new(o, k, json_integer(ns));
+	free(k);
+}
+
+static void set_opt(json_t *o, const char *key, const char *v)
+{
+	if (v)
+		json_object_set_new(o, key, json_string(v));
+}
+
+static int cmp_vtx(const void *a, const void *b)
+{
+	const struct lvtx *x = *(struct lvtx *const *)a, *y = *(struct lvtx *const *)b;
+	/* by start; never-started ones last; then in order of sight */
+	if ((x->started_ns == 0) != (y->started_ns == 0))
+		return x->started_ns == 0 ? 1 : -1;
+	if (x->started_ns != y->started_ns)
+		return x->started_ns < y->started_ns ? -1 : 1;
+	return x->seen < y->seen ? -1 : x->seen > y->seen;
+}
+
+/* STATE/logs/RUN/JOB/record.json (docs/history.md), written to a
+ * temporary sibling and renamed. */
+static void write_record(struct kiln_logstore *ls, struct ljob *j)
+{
+	if (!j->dir || !j->record_id || ls->broken)
+		return;
+	json_t *r = json_object();
+	json_object_set_new(r, "version", json_integer(KILN_RECORD_VERSION));
+	json_object_set_new(r, "id", json_string(j->record_id));
+	json_object_set_new(r, "run", json_string(ls->run));
+	const char *name = ls->name && (!j->target || !strcmp(j->target, "default") || !*j->target)
+				   ? ls->name : j->target;
+	set_opt(r, "name", name ? name : j->id);
+	set_opt(r, "context", ls->context);
+	set_opt(r, "file", ls->file);
+	json_object_set_new(r, "job", json_pack("{s:s,s:s,s:s,s:s,s:i}", "id", j->id, "target",
+						j->target ? j->target : "", "platform",
+						j->platform ? j->platform : "", "builder",
+						j->builder ? j->builder : "", "number", j->number));
+	set_opt(r, "frontend", j->frontend);
+	set_opt(r, "backend", j->backend);
+	json_object_set_new(r, "pid", json_integer((json_int_t)getpid()));
+	json_object_set_new(r, "status", json_string(status_word(j)));
+	set_time(r, "started", j->started_ns);
+	if (j->finished) {
+		set_time(r, "finished", j->finished_ns);
+		json_object_set_new(r, "duration_ns", json_integer(j->metrics.duration_ns));
+		json_object_set_new(r, "status_code", json_integer(j->status));
+		json_object_set_new(r, "exit_code", json_integer(exit_code_of(j->status)));
+		set_opt(r, "error", j->error);
+	}
+	set_opt(r, "image_digest", j->image_digest);
+	set_opt(r, "config_digest", j->config_digest);
+	if (j->image_size > 0)
+		json_object_set_new(r, "image_size", json_integer(j->image_size));
+	if (j->image_layers)
+		json_object_set_new(r, "image_layers", json_integer(j->image_layers));
+	if (j->finished)
+		json_object_set_new(r, "context_bytes",
+				    json_integer(j->context_bytes > (uint64_t)INT64_MAX
+							 ? INT64_MAX : (json_int_t)j->context_bytes));
+	json_object_set_new(r, "log_dir", json_string(j->dir));
+
+	struct lvtx **vs = kiln__xcalloc(j->n_v + 1, sizeof(*vs));
+	size_t n = 0;
+	for (size_t i = 0; i < j->tab_cap; i++)
+		if (j->tab[i])
+			vs[n++] = j->tab[i];
+	qsort(vs, n, sizeof(*vs), cmp_vtx);
+	json_t *arr = json_array();
+	uint32_t hits = 0, misses = 0, steps = 0;
+	const char *failed_step = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct lvtx *v = vs[i];
+		json_t *o = json_object();
+		bool step = kiln__vertex_is_step(v->name);
+		json_object_set_new(o, "n", json_integer((json_int_t)i + 1));
+		json_object_set_new(o, "digest", json_string(v->digest));
+		set_opt(o, "name", v->name);
+		json_object_set_new(o, "step", json_boolean(step));
+		set_time(o, "started", v->started_ns);
+		set_time(o, "completed", v->completed_ns);
+		if (v->started_ns && v->completed_ns >= v->started_ns)
+			json_object_set_new(o, "duration_ns",
+					    json_integer(v->completed_ns - v->started_ns));
+		json_object_set_new(o, "cached", json_boolean(v->cached));
+		set_opt(o, "error", v->error);
+		if (v->log_bytes) {
+			char *stem = vertex_file_stem(v->digest);
+			char *f = kiln__xasprintf("%s.log", stem);
+			json_object_set_new(o, "log", json_string(f));
+			free(f);
+			free(stem);
+		}
+		json_object_set_new(o, "log_bytes", json_integer((json_int_t)v->log_bytes));
+		json_array_append_new(arr, o);
+		if (step) {
+			steps++;
+			if (v->cached)
+				hits++;
+			else if (v->completed_ns)
+				misses++;
+		}
+		if (v->error && !failed_step)
+			failed_step = v->name;
+	}
+	free(vs);
+	set_opt(r, "failed_step", failed_step);
+	if (j->error) {
+		/* "… did not complete successfully: exit code: 3" */
+		const char *p = strstr(j->error, "exit code: ");
+		if (p)
+			json_object_set_new(r, "step_exit_code", json_integer(atoi(p + 11)));
+	}
+	json_object_set_new(r, "cache", json_pack("{s:i,s:i,s:i}", "steps", (int)steps, "hits",
+						  (int)hits, "misses", (int)misses));
+	const struct kiln_job_metrics *m = &j->metrics;
+	json_object_set_new(r, "metrics",
+			    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "vertices", (json_int_t)m->vertices,
+				      "completed", (json_int_t)m->completed, "cached",
+				      (json_int_t)m->cached, "failed", (json_int_t)m->failed,
+				      "warnings", (json_int_t)m->warnings, "log_bytes",
+				      (json_int_t)(m->log_bytes > (uint64_t)INT64_MAX
+							   ? INT64_MAX : m->log_bytes)));
+	json_object_set_new(r, "vertices", arr);
+
+	char *path = kiln__xasprintf("%s/record.json", j->dir);
+	char *tmp = kiln__xasprintf("%s/.record.json.tmp", j->dir);
+	if (json_dump_file(r, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) != 0 || rename(tmp, path) < 0) {
+		broken(ls, "cannot write", path);
+		unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+	json_decref(r);
+}
+
 static void on_job_started(struct kiln_logstore *ls, struct ljob *j, struct kiln_event *ev)
 {
 	const struct kiln_job *kj = ev->job;
@@ -419,6 +790,15 @@ static void on_job_started(struct kiln_logstore *ls, struct ljob *j, struct kiln
 	}
 	ev->u.job_started.log_dir = j->dir;
 	ev->u.job_started.previous_duration_ns = history_get(ls, j->history_key);
+	replace_str(&j->target, kj->target);
+	replace_str(&j->platform, kj->platform);
+	replace_str(&j->builder, kj->builder);
+	replace_str(&j->frontend, ev->u.job_started.frontend);
+	replace_str(&j->backend, ev->u.job_started.backend);
+	j->number = kj->number;
+	if (ls->run && !j->record_id)
+		j->record_id = kiln__record_id(ls->run, kj->id);
+	write_record(ls, j);
 }
 
 void kiln__logstore_event(struct kiln_logstore *ls, struct kiln_event *ev)
@@ -436,6 +816,17 @@ void kiln__logstore_event(struct kiln_logstore *ls, struct kiln_event *ev)
 			break;
 		struct lvtx *v = vtx_get(j, e->digest);
 		index_vertex(ls, j, v, e->name);
+		if (e->name && *e->name && (!v->name || strcmp(v->name, e->name) != 0)) {
+			free(v->name);
+			v->name = kiln__xstrdup(e->name);
+		}
+		if (e->started_ns && (!v->started_ns || e->started_ns < v->started_ns))
+			v->started_ns = e->started_ns;
+		if (e->completed_ns)
+			v->completed_ns = e->completed_ns;
+		v->cached = v->cached || e->cached;
+		if (e->error && *e->error && !v->error)
+			v->error = kiln__xstrdup(e->error);
 		if (e->completed_ns)
 			close_vertex(v); /* reopened should more output come */
 		break;
@@ -444,7 +835,9 @@ void kiln__logstore_event(struct kiln_logstore *ls, struct kiln_event *ev)
 		const struct kiln_event_vertex_log *e = &ev->u.log;
 		if (!e->vertex || !e->data)
 			break;
-		append_log(ls, j, vtx_get(j, e->vertex), e->data, e->len);
+		struct lvtx *v = vtx_get(j, e->vertex);
+		v->log_bytes += e->len;
+		append_log(ls, j, v, e->data, e->len);
 		break;
 	}
 	case KILN_EVENT_JOB_FINISHED: {
@@ -455,6 +848,20 @@ void kiln__logstore_event(struct kiln_logstore *ls, struct kiln_event *ev)
 			d = ev->time_ns - j->started_ns;
 		if (e->status == 0 && d > 0 && j->history_key)
 			history_put(ls, j->history_key, d, ev->time_ns);
+		j->finished = true;
+		j->finished_ns = ev->time_ns;
+		j->status = e->status;
+		j->metrics = e->metrics;
+		j->metrics.duration_ns = d;
+		replace_str(&j->error, e->error);
+		replace_str(&j->image_digest, e->image_digest);
+		replace_str(&j->config_digest, e->config_digest);
+		if (KILN_HAS_FIELD(ev, struct kiln_event, u.job_finished.image_layers)) {
+			j->context_bytes = e->context_bytes;
+			j->image_size = e->image_size;
+			j->image_layers = e->image_layers;
+		}
+		write_record(ls, j);
 		break;
 	}
 	case KILN_EVENT_VERTEX_STATUS:
@@ -474,16 +881,33 @@ void kiln__logstore_free(struct kiln_logstore *ls)
 				continue;
 			close_vertex(j->tab[k]);
 			free(j->tab[k]->digest);
+			free(j->tab[k]->name);
+			free(j->tab[k]->error);
 			free(j->tab[k]);
 		}
 		free(j->tab);
 		free(j->id);
 		free(j->dir);
 		free(j->history_key);
+		char **strs[] = { &j->record_id, &j->target, &j->platform, &j->builder,
+				  &j->frontend, &j->backend, &j->error, &j->image_digest,
+				  &j->config_digest };
+		for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+			free(*strs[k]);
 		free(j);
 	}
 	free(ls->jobs);
+	if (ls->lock_fd >= 0) {
+		char *path = kiln__xasprintf("%s/lock", ls->run_dir);
+		unlink(path);
+		free(path);
+		close(ls->lock_fd);
+	}
 	free(ls->run_dir);
+	free(ls->run);
+	free(ls->name);
+	free(ls->context);
+	free(ls->file);
 	free(ls->key);
 	free(ls->state);
 	free(ls);

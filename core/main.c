@@ -59,6 +59,8 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --arch LIST            Target architectures (x86_64, aarch64, amd64, arm64)\n"
 	  "      --print-llb            Print the LLB definition as JSON; build nothing\n"
 	  "      --debug-image TAG      On failure, store the failing step's root as image TAG\n"
+	  "      --export-context FILE  Also write the build context as sent (after\n"
+	  "                             .dockerignore) to the tar file FILE\n"
 	  TLS_HELP
 	  "      --progress MODE        auto, tty, plain, json or quiet (default: auto)\n"
 	  "      --no-emoji             ASCII symbols only in progress output\n"
@@ -175,6 +177,54 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --filter KEY==VALUE    Filter records (repeatable)\n"
 	  "      --format table|json    Output format (default: table)\n"
 	  "  -v, --verbose              One block of details per freed record\n" },
+	{ "history", kiln__cmd_history, 0,
+	  "kiln history ls|inspect|logs|rm|trace [OPTIONS] [ID]",
+	  "Show, print the logs of and remove build records",
+	  "Each job kiln built on this machine (one solve) leaves a record under the\n"
+	  "state directory ($KILN_STATE_DIR, else $XDG_STATE_HOME/kiln, else\n"
+	  "~/.local/state/kiln) with its full step logs; docs/history.md. ID is a\n"
+	  "record ID or a unique prefix of one, or ^N (the Nth build before the\n"
+	  "newest); no ID means the newest. No engine is needed.\n\n"
+	  "  kiln history ls [--filter KEY=VALUE] [--format table|json]\n"
+	  "                             Newest first (KEY: status, name, target, platform;\n"
+	  "                             KEY!=VALUE excludes)\n"
+	  "  kiln history inspect [--format pretty|json] [ID]\n"
+	  "                             Status, times, cache hits, image, every step\n"
+	  "  kiln history logs [--step N] [ID]\n"
+	  "                             The complete logs, as --progress=plain prints them;\n"
+	  "                             --step N: step N's output, raw bytes\n"
+	  "  kiln history rm ID... | --all\n"
+	  "                             Remove records and their logs (not builds under way)\n"
+	  "  kiln history trace [-o FILE] [--format html|svg] [ID]\n"
+	  "                             The build's timeline as one self-contained file\n"
+	  "                             (default: HTML on stdout)\n\n"
+	  "Records older than $KILN_HISTORY_MAX_AGE (default 30d), the oldest beyond\n"
+	  "$KILN_HISTORY_MAX_SIZE (default 1g) in all, and runs beyond the newest 200\n"
+	  "are removed when a build starts.\n" },
+	{ "stats", kiln__cmd_stats, 0,
+	  "kiln stats [--since D] [--target NAME] [--format table|json]",
+	  "Totals over the build records: success and cache hit rates, durations",
+	  "Over the finished records (kiln history): builds, success rate, cache hit\n"
+	  "rate, and per target the average and p95 (nearest rank) duration.\n\n"
+	  "Options:\n"
+	  "      --since D              Only builds started since D: a duration back from now\n"
+	  "                             (24h, 7d, 90m) or a UTC date (2026-12-01[THH:MM:SSZ])\n"
+	  "      --target NAME          Only this target (a record's name or kiln.lua target)\n"
+	  "      --format table|json    Output format (default: table)\n" },
+	{ "ps", kiln__cmd_ps, 0,
+	  "kiln ps [--format table|json]",
+	  "List the builds under way on this machine",
+	  "One line per job of every kiln build running here (the records whose\n"
+	  "builder still holds its lock), with its ID for 'kiln cancel'.\n\n"
+	  "Options:\n"
+	  "      --format table|json    Output format (default: table)\n" },
+	{ "cancel", kiln__cmd_cancel, 0,
+	  "kiln cancel ID...",
+	  "Cancel a build under way",
+	  "Sends SIGINT to the kiln process running build ID (see 'kiln ps'), which\n"
+	  "cancels its solves on the engine and exits 130, as on Ctrl-C; the other\n"
+	  "jobs of that process (a kiln.lua run) end with it. Waits up to 10 s for\n"
+	  "the process to finish, then prints the ID.\n" },
 	{ "version", cmd_version, 0, "kiln version", "Show kiln's version and plugin ABI",
 	  "" },
 	{ "help", cmd_help, 0, "kiln help [COMMAND]", "Show help for kiln or a command",

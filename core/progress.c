@@ -71,9 +71,12 @@ int kiln__progress_open(struct kiln_ctx *ctx, const struct kiln_progress_opts *p
 			return rc;
 		}
 	}
-	if (po->record_key)
-		kiln__bus_set_logstore(bus, kiln__logstore_open(po->record_key,
-								KILN_LOGSTORE_KEEP_RUNS));
+	if (po->record_key) {
+		struct kiln_logstore *ls = kiln__logstore_open(po->record_key,
+							       KILN_LOGSTORE_KEEP_RUNS);
+		kiln__logstore_set_info(ls, po->record_name, po->record_context, po->record_file);
+		kiln__bus_set_logstore(bus, ls);
+	}
 	*busp = bus;
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include "arena.h"
 #include "bus.h"
 #include "cli.h"
+#include "imageinfo.h"
 #include "plan.h"
 #include "publish.h"
 #include "util.h"
@@ -463,6 +464,8 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	ev.u.job_finished.error = rc ? err->msg : NULL;
 	ev.u.job_finished.image_digest = res.image_digest;
 	ev.u.job_finished.config_digest = res.config_digest;
+	if (rc == 0)
+		kiln__image_info_fill(b->be->name, b->copts.addr, &ev.u.job_finished);
 	emit(s, &j->kj, KILN_EVENT_JOB_FINISHED, &ev);
 	j->metrics = kiln__bus_metrics(s->bus, pj->id);
 	if (rc == 0 && res.image_digest)
@@ -1123,11 +1126,21 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 	if (rc == 0)
 		rc = setup_builders(&s, &c);
 	if (rc == 0) {
+		/* Build records (kiln history; the tty's ETA) keyed by the
+		 * script; each job's record is named after its target. */
 		struct kiln_err err = { 0 };
+		char *script = realpath(plan.file ? plan.file : "kiln.lua", NULL);
+		char *key = kiln__xasprintf("%s", script ? script : plan.file ? plan.file : "kiln.lua");
+		c.progress.record_key = key;
+		c.progress.record_context = plan.dir;
+		c.progress.record_file = key;
 		if (kiln__progress_open(ctx, &c.progress, &s.bus, &err) < 0) {
 			kiln__err_print(&err);
 			rc = kiln__exit_code(err.code);
 		}
+		c.progress.record_key = c.progress.record_context = c.progress.record_file = NULL;
+		free(key);
+		free(script);
 	}
 	if (rc) {
 		sched_release(&s);

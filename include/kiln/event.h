@@ -83,6 +83,16 @@ struct kiln_event_job_finished {
 	struct kiln_job_metrics metrics; /* filled in by the core */
 	const char *image_digest;        /* exporter's image digest, or NULL */
 	const char *config_digest;       /* image config digest, or NULL */
+	/* Appended: check KILN_HAS_FIELD. Filled in by the core. */
+	uint64_t context_bytes; /* bytes sent for the job's local sources
+				 * (build context, Dockerfile, named contexts):
+				 * the last `current` of each "transferring …"
+				 * vertex status, summed; 0 when none was seen */
+	int64_t image_size;     /* bytes of the image's layers as the engine's
+				 * image store counts them (Docker's
+				 * GET /images/{id}/json Size); 0 unknown */
+	uint32_t image_layers;  /* layers of that image (RootFS.Layers); 0
+				 * unknown (no image store, or not an image) */
 };
 
 /* KILN_EVENT_VERTEX: a vertex (one LLB op) appeared or changed state.

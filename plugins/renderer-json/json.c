@@ -289,6 +289,15 @@ static void add_job_finished(struct state *st, json_t *o, const struct kiln_even
 	set_int(mo, "log_bytes",
 		m->log_bytes > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)m->log_bytes);
 	set(o, "metrics", mo);
+	if (KILN_HAS_FIELD(ev, struct kiln_event, u.job_finished.image_layers)) {
+		if (e->context_bytes)
+			set_int(o, "context_bytes", e->context_bytes > (uint64_t)INT64_MAX
+							    ? INT64_MAX : (int64_t)e->context_bytes);
+		if (e->image_size > 0)
+			set_int(o, "image_size", e->image_size);
+		if (e->image_layers)
+			set_int(o, "image_layers", e->image_layers);
+	}
 }
 
 static void add_vertex(struct state *st, json_t *o, const struct kiln_event *ev)

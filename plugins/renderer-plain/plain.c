@@ -749,6 +749,15 @@ static void on_job_finished(struct state *st, struct job *j, const struct kiln_e
 		add_job_prefix(st, j);
 		OUTF("DONE %.1fs\n", d > 0 ? (double)d / 1e9 : 0.0);
 	}
+	if (e->status == 0 && KILN_HAS_FIELD(ev, struct kiln_event, u.job_finished.image_layers) &&
+	    e->image_size > 0) {
+		/* the image the engine stored, when it says (docs/history.md) */
+		enter_job_line(st);
+		add_job_prefix(st, j);
+		OUTS("image size ");
+		add_bytes(st, e->image_size);
+		OUTF(", %u layer%s\n", e->image_layers, e->image_layers == 1 ? "" : "s");
+	}
 }
 
 /* ---- the renderer --------------------------------------------------------- */

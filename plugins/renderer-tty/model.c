@@ -727,6 +727,12 @@ static void success_summary(struct tty *st, struct tty_job *j, int64_t ns)
 		tty_line_color(&l, TTY_BOLD);
 		tty_line_str(&l, digest);
 		tty_line_color(&l, NULL);
+		if (j->image_size > 0) {
+			char b[32];
+			tty_fmt_bytes(b, sizeof(b), j->image_size);
+			tty_line_printf(&l, "  %s, %u layer%s", b, j->image_layers,
+					j->image_layers == 1 ? "" : "s");
+		}
 		tty_perm_line(st, &l);
 		tty_line_release(&l);
 	}
@@ -803,6 +809,10 @@ static void on_job_finished(struct tty *st, struct tty_job *j, const struct kiln
 	replace_str(&j->error, e->error);
 	replace_str(&j->image_digest, e->image_digest);
 	replace_str(&j->config_digest, e->config_digest);
+	if (KILN_HAS_FIELD(ev, struct kiln_event, u.job_finished.image_layers)) {
+		j->image_size = e->image_size;
+		j->image_layers = e->image_layers;
+	}
 	end_running(st, j, e->status != 0);
 	int64_t ns = j->started_ns && ev->time_ns > j->started_ns ? ev->time_ns - j->started_ns
 								  : e->metrics.duration_ns;

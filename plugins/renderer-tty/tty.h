@@ -192,6 +192,8 @@ struct tty_job {
 	int status;
 	char *error;
 	char *image_digest, *config_digest;
+	int64_t image_size;     /* bytes, 0 unknown (job.finished) */
+	uint32_t image_layers;
 	char **tags;
 	size_t n_tags;
 	int named_total;      /* largest M of "[N/M]" step names */

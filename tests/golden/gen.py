@@ -45,6 +45,7 @@ class Job:
         self.vtx = {}  # digest -> [completed, cached, failed]
         self.warnings = 0
         self.log_bytes = 0
+        self.xfer = {}  # (vertex, id) -> last current of "transferring ..."
 
 
 class Stream:
@@ -89,6 +90,9 @@ class Stream:
             "warnings": job.warnings,
             "log_bytes": job.log_bytes,
         }
+        # as the collector: the last count of each "transferring ..." item
+        if sum(job.xfer.values()):
+            f["context_bytes"] = sum(job.xfer.values())
         self.emit("job.finished", t, job, f)
 
     def vertex(self, job, t, dg, name, inputs=(), started=0, completed=0,
@@ -110,6 +114,8 @@ class Stream:
     def status(self, job, t, dg, id, current=0, total=0, started=0,
                completed=0, name=None):
         f = {"vertex": dg, "id": id}
+        if id.startswith("transferring") and current >= 0:
+            job.xfer[(dg, id)] = current
         if name is not None:
             f["name"] = name
         f["current"] = current
