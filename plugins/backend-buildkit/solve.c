@@ -255,12 +255,37 @@ static Moby__Buildkit__V1__CacheOptionsEntry *cache_entry(struct plan *pl, const
 	return e;
 }
 
+/* Go's strconv.ParseBool true, as buildx reads BUILDKIT_INLINE_CACHE */
+static bool go_true(const char *v)
+{
+	static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True", NULL };
+	for (const char *const *y = yes; v && *y; y++)
+		if (strcmp(*y, v) == 0)
+			return true;
+	return false;
+}
+
+/* --build-arg BUILDKIT_INLINE_CACHE=1: buildx and `docker build` add an
+ * inline cache export for it (the frontend itself ignores the arg). */
+static bool inline_cache_arg(const struct kiln_build_opts *o)
+{
+	bool on = false;
+	for (size_t i = 0; i < o->n_build_args; i++)
+		if (strcmp(o->build_args[i].key, "BUILDKIT_INLINE_CACHE") == 0)
+			on = go_true(o->build_args[i].value); /* the last one wins */
+	return on;
+}
+
 /* --cache-from / --cache-to: buildx's CSV forms ("type=registry,ref=R",
- * a bare "R" = registry ref), checked against what the engine has. */
+ * a bare "R" = registry ref), checked against what the engine has:
+ * BuildKit v0.8 in dockerd 20.10 imports registry and local cache but
+ * exports only inline cache (moby's builder-next/controller.go registers
+ * the "inline" exporter alone), one entry at most. */
 static int plan_cache(struct plan *pl, const struct kiln_build_opts *o, struct kiln_err *err)
 {
 	const struct kiln_host *host = pl->host;
 	bool v011 = pl->conn->v011;
+	bool has_inline = false;
 	for (int dir = 0; dir < 2; dir++) {
 		const char *flag = dir ? "--cache-to" : "--cache-from";
 		const char *const *specs = dir ? o->cache_to : o->cache_from;
@@ -270,6 +295,8 @@ static int plan_cache(struct plan *pl, const struct kiln_build_opts *o, struct k
 			int rc = csv_parse(host, pl->arena, flag, specs[i], &c, err);
 			if (rc < 0)
 				return rc;
+			if (c.n == 0)
+				continue; /* "" (a kiln.lua list entry): nothing */
 			if (c.n == 1 && !c.kv[0].value)
 				c.kv[0] = (struct kiln_kv){ .key = "ref", .value = c.kv[0].key };
 			const char *type = csv_get(&c, "type");
@@ -284,36 +311,67 @@ static int plan_cache(struct plan *pl, const struct kiln_build_opts *o, struct k
 				return host->error(err, KILN_E_INVALID, "%s %s: unknown cache type "
 						   "'%s' (registry, inline, local, gha, s3, azblob)",
 						   flag, specs[i], type);
+			const char *mode = csv_get(&c, "mode");
+			if (mode && strcmp(mode, "min") != 0 && strcmp(mode, "max") != 0)
+				return host->error(err, KILN_E_INVALID, "%s %s: mode must be min or "
+						   "max", flag, specs[i]);
+			const char *ref = csv_get(&c, "ref");
+			if (strcmp(type, "registry") == 0 && (!ref || !*ref))
+				return host->error(err, KILN_E_INVALID, "%s %s: the registry cache "
+						   "needs ref=NAME[:TAG]", flag, specs[i]);
+			const char *path = csv_get(&c, dir ? "dest" : "src");
+			if (strcmp(type, "local") == 0 && (!path || !*path))
+				return host->error(err, KILN_E_INVALID, "%s %s: the local cache "
+						   "needs %s=DIR", flag, specs[i], dir ? "dest" : "src");
+			if (dir == 0 && strcmp(type, "inline") == 0)
+				return host->error(err, KILN_E_INVALID, "--cache-from %s: inline is "
+						   "an export type; import the image with "
+						   "type=registry,ref=IMAGE", specs[i]);
+			if (!v011 && (strcmp(type, "gha") == 0 || strcmp(type, "s3") == 0 ||
+				      strcmp(type, "azblob") == 0))
+				return host->error(err, KILN_E_UNSUPPORTED, "%s %s: %s has no '%s' "
+						   "cache", flag, specs[i], pl->engine, type);
+			if (dir == 1 && !v011 && strcmp(type, "inline") != 0)
+				return host->error(err, KILN_E_UNSUPPORTED, "--cache-to %s: %s has "
+						   "no '%s' cache exporter; it exports only inline "
+						   "cache (--cache-to type=inline, imported with "
+						   "--cache-from type=registry,ref=IMAGE)", specs[i],
+						   pl->engine, type);
 			if (strcmp(type, "local") == 0)
 				return host->error(err, KILN_E_UNSUPPORTED, "%s %s: the local cache "
 						   "type needs the session's content store, which "
 						   "kiln does not serve; use type=registry", flag,
 						   specs[i]);
-			if (!v011 && (strcmp(type, "gha") == 0 || strcmp(type, "s3") == 0 ||
-				      strcmp(type, "azblob") == 0))
-				return host->error(err, KILN_E_UNSUPPORTED, "%s %s: %s has no '%s' "
-						   "cache", flag, specs[i], pl->engine, type);
 			if (dir == 0) {
-				if (strcmp(type, "inline") == 0)
-					return host->error(err, KILN_E_INVALID, "--cache-from %s: "
-							   "inline is an export type; import the "
-							   "image with type=registry,ref=IMAGE",
-							   specs[i]);
-				if (pl->n_imports < sizeof(pl->imports) / sizeof(pl->imports[0]))
-					pl->imports[pl->n_imports++] = cache_entry(pl, type, &c);
-			} else {
-				if (!v011 && strcmp(type, "inline") != 0)
-					return host->error(err, KILN_E_UNSUPPORTED, "--cache-to %s: "
-							   "%s exports only inline cache "
-							   "(type=inline)", specs[i], pl->engine);
-				if (pl->n_exports == (v011 ? sizeof(pl->exports) /
-								     sizeof(pl->exports[0]) : 1))
-					return host->error(err, KILN_E_UNSUPPORTED, "--cache-to: "
-							   "%s takes at most %s", pl->engine,
-							   v011 ? "4" : "one");
-				pl->exports[pl->n_exports++] = cache_entry(pl, type, &c);
+				if (pl->n_imports == sizeof(pl->imports) / sizeof(pl->imports[0]))
+					return host->error(err, KILN_E_INVALID, "--cache-from: at "
+							   "most %zu sources", pl->n_imports);
+				pl->imports[pl->n_imports++] = cache_entry(pl, type, &c);
+				continue;
 			}
+			if (strcmp(type, "inline") == 0) {
+				if (mode && strcmp(mode, "max") == 0)
+					host->log(KILN_LOG_WARN, "--cache-to %s: inline cache holds "
+						  "only the final stage's steps (mode=min); use "
+						  "type=registry for mode=max", specs[i]);
+				if (has_inline)
+					continue; /* the same entry twice */
+				has_inline = true;
+			}
+			if (pl->n_exports == (v011 ? sizeof(pl->exports) /
+							     sizeof(pl->exports[0]) : 1))
+				return host->error(err, KILN_E_UNSUPPORTED, "--cache-to: %s takes "
+						   "at most %s", pl->engine, v011 ? "4" : "one");
+			pl->exports[pl->n_exports++] = cache_entry(pl, type, &c);
 		}
+	}
+	if (!has_inline && inline_cache_arg(o)) {
+		if (pl->n_exports == (v011 ? sizeof(pl->exports) / sizeof(pl->exports[0]) : 1))
+			return host->error(err, KILN_E_UNSUPPORTED, "--build-arg "
+					   "BUILDKIT_INLINE_CACHE: %s takes at most %s cache "
+					   "export", pl->engine, v011 ? "4" : "one");
+		struct csv none = { .n = 0 };
+		pl->exports[pl->n_exports++] = cache_entry(pl, "inline", &none);
 	}
 	return 0;
 }
