@@ -142,6 +142,8 @@ struct docker_stream {
 	struct docker_buf json;   /* an incomplete JSON line */
 	struct docker_buf text;   /* builder text awaiting its end of line */
 	int step, steps;          /* the last "Step N/M" */
+	int stage, stages;        /* Podman's "[S/T] STEP N/M:" (0: no prefix) */
+	char stage_name[64];      /* "build" (FROM … AS build), else "stage-<S-1>" */
 	struct docker_vertex cur; /* the step (or export) under way */
 	struct docker_vertex ctx; /* "[internal] load build context" */
 	int64_t ctx_status_ns;    /* last "transferring context" event */
