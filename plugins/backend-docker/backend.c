@@ -441,7 +441,7 @@ static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_re
 		return host->error(err, KILN_E_CANCELLED, "build cancelled");
 
 	struct docker_request r;
-	int rc = docker_request_make(host, req, conn->podman, &r, err);
+	int rc = docker_request_make(conn, req, &r, err);
 	if (rc < 0)
 		return rc;
 	struct docker_context *ctx = NULL;
