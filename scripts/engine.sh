@@ -10,6 +10,9 @@
 #   scripts/engine.sh down --keep   ... but keep the state dir
 #   scripts/engine.sh env       print the env lines: eval "$(scripts/engine.sh env)"
 #   scripts/engine.sh status    report what runs (exit 0 if dockerd and registry run)
+#   scripts/engine.sh podman-up     start (or reuse) only Podman's service, beside
+#                                   a running engine (`up` starts it too)
+#   scripts/engine.sh podman-down   stop only Podman's service
 #
 # Progress goes to stderr; only `env`/`up` write to stdout, so
 # `eval "$(scripts/engine.sh up)"` works.
@@ -40,6 +43,7 @@ TIMEOUT=${KILN_ENGINE_TIMEOUT:-60}
 DOCKERD_BIN=/usr/sbin/dockerd
 DOCKER_BIN=/usr/bin/docker
 REGISTRY_BIN=/usr/bin/docker-registry
+PODMAN_BIN=/usr/bin/podman
 QEMU_AARCH64=/usr/bin/qemu-aarch64-static
 BINFMT_CONF=/usr/lib/binfmt.d/qemu-aarch64.conf
 BINFMT_DIR=/proc/sys/fs/binfmt_misc
@@ -50,6 +54,11 @@ REPOS=(library/busybox kiln/busybox)
 
 REG="127.0.0.1:$PORT"
 SOCK="$DIR/docker.sock"
+# Podman's Docker-compatible service: its own storage, config and socket
+PM_DIR="$DIR/podman"
+PM_SOCK="$DIR/podman.sock"
+# 1: `up` also starts Podman's service (when /usr/bin/podman is installed)
+PODMAN=${KILN_ENGINE_PODMAN:-1}
 MARKER="$DIR/.kiln-engine"
 
 # The docker client must talk to our socket only.
@@ -99,6 +108,10 @@ check_config() {
 	case $DEBIAN_IMAGES in
 	0 | 1) ;;
 	*) die "KILN_ENGINE_DEBIAN must be 0 or 1: $DEBIAN_IMAGES" ;;
+	esac
+	case $PODMAN in
+	0 | 1) ;;
+	*) die "KILN_ENGINE_PODMAN must be 0 or 1: $PODMAN" ;;
 	esac
 	case $DEBIAN_SUITE in
 	'' | *[!a-z0-9-]*) die "KILN_DEBIAN_SUITE is not a Debian suite name: $DEBIAN_SUITE" ;;
@@ -157,7 +170,10 @@ REGISTRY_NEEDLE="serve $DIR/registry.yml"
 CONTAINERD_PIDFILE="$DIR/exec/containerd/containerd.pid"
 CONTAINERD_NEEDLE="$DIR/exec/containerd/containerd.toml"
 
+PODMAN_NEEDLE="--root $PM_DIR/root"
+
 dockerd_pid() { pid_from "$DIR/dockerd.pid" "$DOCKERD_NEEDLE"; }
+podman_pid() { pid_from "$DIR/podman.pid" "$PODMAN_NEEDLE"; }
 registry_pid() { pid_from "$DIR/registry.pid" "$REGISTRY_NEEDLE"; }
 containerd_pid() { pid_from "$CONTAINERD_PIDFILE" "$CONTAINERD_NEEDLE"; }
 
@@ -495,10 +511,11 @@ kill_leftovers() {
 # and drop containerd's pid file, which dockerd would otherwise trust even
 # when it names a dead (zombie) process, then time out waiting for it.
 clear_stale() {
-	local pids=() p reg
+	local pids=() p reg pm
 	reg=$(registry_pid || true)
+	pm=$(podman_pid || true)
 	while IFS= read -r p; do
-		[ "$p" = "$reg" ] || pids+=("$p")
+		[ "$p" = "$reg" ] || [ "$p" = "$pm" ] || pids+=("$p")
 	done < <(engine_pids)
 	if [ "${#pids[@]}" -gt 0 ]; then
 		log "dockerd is not running; stopping what it left behind"
@@ -527,6 +544,136 @@ remove_bridge() {
 		ip link delete "$br" type bridge || log "warning: cannot delete bridge $br"
 	fi
 	rm -f "$DIR/bridge.created"
+}
+
+# --- podman ----------------------------------------------------------------------
+
+# pm ARGS... -> podman on this engine's storage and configuration
+pm() {
+	CONTAINERS_CONF="$PM_DIR/containers.conf" \
+		CONTAINERS_REGISTRIES_CONF="$PM_DIR/registries.conf" \
+		"$PODMAN_BIN" --root "$PM_DIR/root" --runroot "$PM_DIR/run" \
+		--tmpdir "$PM_DIR/tmp" "$@"
+}
+
+# hard_limit FLAG CAP -> the shell's hard limit (`ulimit -H FLAG`), at most CAP
+hard_limit() {
+	local v
+	v=$(ulimit -H "$1")
+	if [ "$v" = unlimited ] || [ "$v" -gt "$2" ]; then v=$2; fi
+	printf '%s\n' "$v"
+}
+
+# podman_config -> containers.conf and registries.conf under $PM_DIR
+podman_config() {
+	local nofile nproc
+	# Podman gives a root container RLIMIT_NOFILE and RLIMIT_NPROC of 1048576,
+	# and lowers its own RLIMIT_NPROC to 32768. Without CAP_SYS_RESOURCE (in a
+	# container, as on the test machines) runc may not set a limit above the
+	# service's hard one, and every `podman run` fails with "error setting
+	# rlimit type 7" (NOFILE; type 6 is NPROC). So containers get the
+	# service's own hard limits.
+	nofile=$(hard_limit -n 1048576)
+	nproc=$(hard_limit -u 32768)
+	mkdir -p "$PM_DIR/root" "$PM_DIR/run" "$PM_DIR/tmp" "$PM_DIR/net"
+	cat >"$PM_DIR/containers.conf" <<EOF
+# written by scripts/engine.sh
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PM_DIR/events.log"
+
+[network]
+network_config_dir = "$PM_DIR/net"
+EOF
+	# docker.io through the local registry, as dockerd's --registry-mirror
+	cat >"$PM_DIR/registries.conf" <<EOF
+# written by scripts/engine.sh
+unqualified-search-registries = ["docker.io"]
+short-name-mode = "permissive"
+
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+
+[[registry.mirror]]
+location = "$REG"
+insecure = true
+
+[[registry]]
+location = "$REG"
+insecure = true
+
+[[registry]]
+location = "localhost:$PORT"
+insecure = true
+EOF
+}
+
+podman_ping() {
+	curl -fsS --max-time 5 --unix-socket "$PM_SOCK" http://podman/_ping >/dev/null 2>&1
+}
+
+start_podman() {
+	local pid i spawned=
+	[ -x "$PODMAN_BIN" ] || die "$PODMAN_BIN not found (apt-get install podman; or KILN_ENGINE_PODMAN=0)"
+	if pid=$(podman_pid); then
+		log "podman already running (pid $pid) on $PM_SOCK"
+	else
+		podman_config
+		rm -f "$PM_SOCK" "$DIR/podman.pid"
+		# shellcheck disable=SC2016 # as for the registry: the pid file is podman's
+		setsid -w bash -c 'echo "$$" >"$1" && shift && exec "$@"' kiln-podman \
+			"$DIR/podman.pid" env CONTAINERS_CONF="$PM_DIR/containers.conf" \
+			CONTAINERS_REGISTRIES_CONF="$PM_DIR/registries.conf" \
+			"$PODMAN_BIN" --root "$PM_DIR/root" --runroot "$PM_DIR/run" \
+			--tmpdir "$PM_DIR/tmp" system service --time=0 "unix://$PM_SOCK" \
+			</dev/null >>"$DIR/podman.log" 2>&1 9>&- &
+		spawned=$!
+		log "started podman system service (log $DIR/podman.log)"
+	fi
+	for ((i = 0; i < TIMEOUT * 4; i++)); do
+		if podman_ping; then break; fi
+		if [ -n "$spawned" ] && ! proc_alive "$spawned" && ! podman_pid >/dev/null; then
+			tail -n 30 "$DIR/podman.log" >&2 || true
+			die "podman system service exited"
+		fi
+		sleep 0.25
+	done
+	podman_ping || {
+		tail -n 30 "$DIR/podman.log" >&2 || true
+		die "podman did not answer on $PM_SOCK within ${TIMEOUT}s"
+	}
+	log "podman answers on $PM_SOCK (pid $(podman_pid || echo '?'))"
+	# busybox where `FROM busybox` finds it, from the local registry
+	if ! pm image exists docker.io/library/busybox:latest; then
+		log "podman: pulling busybox through the mirror $REG"
+		pm pull -q docker.io/library/busybox:latest >/dev/null ||
+			die "podman pull busybox (through the mirror $REG) failed"
+	fi
+}
+
+stop_podman() {
+	local pid ids
+	if pid=$(podman_pid); then
+		ids=$(timeout 20 "$PODMAN_BIN" --remote --url "unix://$PM_SOCK" ps -q 2>/dev/null || true)
+		if [ -n "$ids" ]; then
+			log "podman: removing running containers"
+			# shellcheck disable=SC2086 # one id per word
+			timeout 30 "$PODMAN_BIN" --remote --url "unix://$PM_SOCK" rm -f -t 0 $ids \
+				>/dev/null 2>&1 || true
+		fi
+		log "stopping podman (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null || true
+		if ! wait_gone 20 "$pid"; then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_gone 5 "$pid" || log "warning: podman pid $pid did not exit"
+		fi
+	fi
+	rm -f "$DIR/podman.pid" "$PM_SOCK"
 }
 
 # --- the busybox image ---------------------------------------------------------
@@ -903,6 +1050,9 @@ cmd_env() {
 	printf 'export BUILDKIT_HOST=%q\n' "docker-unix://$SOCK"
 	printf 'export KILN_REGISTRY=%q\n' "$REG"
 	printf 'export KILN_ENGINE_DIR=%q\n' "$DIR"
+	if [ "$PODMAN" = 1 ] && [ -x "$PODMAN_BIN" ]; then
+		printf 'export KILN_PODMAN_HOST=%q\n' "unix://$PM_SOCK"
+	fi
 }
 
 cmd_up() {
@@ -932,6 +1082,7 @@ cmd_up() {
 	if [ "$DEBIAN_IMAGES" = 1 ]; then debian_image; fi
 	wait_dockerd
 	load_images
+	if [ "$PODMAN" = 1 ] && [ -x "$PODMAN_BIN" ]; then start_podman; fi
 	log "up in $((SECONDS - t0))s; state in $DIR"
 	cmd_env
 }
@@ -951,6 +1102,7 @@ cmd_down() {
 	[ -e "$MARKER" ] ||
 		die "$DIR has no .kiln-engine marker; not a kiln engine dir, refusing"
 	lock_dir
+	stop_podman
 	stop_dockerd
 	stop_registry
 	kill_leftovers || {
@@ -1015,6 +1167,11 @@ cmd_status() {
 		printf 'registry:    not running\n'
 		rc=1
 	fi
+	if pid=$(podman_pid); then
+		printf 'podman:      running, pid %s, %s\n' "$pid" "unix://$PM_SOCK"
+	else
+		printf 'podman:      not running%s\n' "$([ "$PODMAN" = 1 ] || echo ' (KILN_ENGINE_PODMAN=0)')"
+	fi
 	if [ -e "$BINFMT_DIR/qemu-aarch64" ]; then
 		flags=$(sed -n 's/^flags:[[:space:]]*//p' "$BINFMT_DIR/qemu-aarch64")
 		printf 'binfmt:      qemu-aarch64 %s, flags %s\n' \
@@ -1029,6 +1186,23 @@ cmd_status() {
 	return "$rc"
 }
 
+# podman-up: Podman's service beside an engine that `up` started
+cmd_podman_up() {
+	need_root
+	[ -e "$MARKER" ] || die "no engine in $DIR (run: scripts/engine.sh up)"
+	registry_pid >/dev/null || die "the registry of $DIR is not running (run: scripts/engine.sh up)"
+	lock_dir
+	start_podman
+	cmd_env
+}
+
+cmd_podman_down() {
+	need_root
+	[ -e "$MARKER" ] || die "no engine in $DIR"
+	lock_dir
+	stop_podman
+}
+
 main() {
 	local cmd=${1:-}
 	[ "$#" = 0 ] || shift
@@ -1038,11 +1212,13 @@ main() {
 	down) cmd_down "$@" ;;
 	env) cmd_env ;;
 	status) cmd_status ;;
+	podman-up) cmd_podman_up ;;
+	podman-down) cmd_podman_down ;;
 	-h | --help | help)
 		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 		;;
 	*)
-		printf 'usage: %s up|down [--keep]|env|status\n' "$0" >&2
+		printf 'usage: %s up|down [--keep]|env|status|podman-up|podman-down\n' "$0" >&2
 		exit 2
 		;;
 	esac

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include <curl/curl.h>
@@ -25,6 +26,10 @@
 #define API_MAX_MINOR 41   /* Docker 20.10; what this backend was written for */
 #define API_MIN_MINOR 25   /* Docker 1.13: version=1, labels, cachefrom */
 #define PING_TIMEOUT_MS 3000L
+/* GET /version when /_ping's headers do not say enough: Podman's answer
+ * takes seconds (it collects the host's details first; 5-8 s on a busy
+ * machine), so it gets longer than the ping. */
+#define VERSION_TIMEOUT_MS 30000L
 #define BODY_MAX (1024 * 1024) /* most of an error body kept */
 
 
@@ -109,10 +114,45 @@ void docker_cause(CURL *c, CURLcode rc, const char *errbuf, char *out, size_t le
 		snprintf(out, len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
-/* GET path into *body (within PING_TIMEOUT_MS). Returns 0 and the HTTP
- * status, or KILN_E_CONNECT naming the address and the cause. */
-static int http_get(struct docker_conn *conn, const char *path, struct docker_buf *body,
-		    long *status, struct kiln_err *err)
+/* The /_ping answer's headers that name the engine (both Docker and Podman
+ * send them): Api-Version "1.41", Libpod-Api-Version "4.3.1" (Podman only),
+ * Server "Docker/20.10.24+dfsg1 (linux)" or "Libpod/4.3.1 (linux)". */
+struct ping_headers {
+	char api[16], libpod[32], server[64];
+};
+
+static void header_value(const char *data, size_t len, const char *name, char *out,
+			 size_t outlen)
+{
+	size_t n = strlen(name);
+	if (len <= n + 1 || strncasecmp(data, name, n) != 0 || data[n] != ':')
+		return;
+	const char *v = data + n + 1, *end = data + len;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	size_t vl = (size_t)(end - v) < outlen - 1 ? (size_t)(end - v) : outlen - 1;
+	memcpy(out, v, vl);
+	out[vl] = '\0';
+}
+
+static size_t header_cb(char *data, size_t size, size_t n, void *ud)
+{
+	struct ping_headers *h = ud;
+	size_t len = size * n;
+	header_value(data, len, "Api-Version", h->api, sizeof(h->api));
+	header_value(data, len, "Libpod-Api-Version", h->libpod, sizeof(h->libpod));
+	header_value(data, len, "Server", h->server, sizeof(h->server));
+	return len;
+}
+
+/* GET path into *body (within timeout_ms), the naming headers into *h when
+ * h is not NULL. Returns 0 and the HTTP status, or KILN_E_CONNECT naming
+ * the address and the cause. */
+static int http_get(struct docker_conn *conn, const char *path, long timeout_ms,
+		    struct docker_buf *body, struct ping_headers *h, long *status,
+		    struct kiln_err *err)
 {
 	const struct kiln_host *host = conn->host;
 	char errbuf[CURL_ERROR_SIZE];
@@ -120,14 +160,22 @@ static int http_get(struct docker_conn *conn, const char *path, struct docker_bu
 	if (!c)
 		return host->error(err, KILN_E_NOMEM, "cannot start libcurl");
 	struct { const struct kiln_host *host; struct docker_buf *b; } ud = { host, body };
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, PING_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &ud);
+	if (h) {
+		curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+	}
 	CURLcode rc = curl_easy_perform(c);
 	int ret = 0;
 	if (rc != CURLE_OK) {
 		char why[512];
-		docker_cause(c, rc, errbuf, why, sizeof(why));
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			snprintf(why, sizeof(why), "GET %s: no answer within %ld s", path,
+				 timeout_ms / 1000);
+		else
+			docker_cause(c, rc, errbuf, why, sizeof(why));
 		ret = host->error(err, KILN_E_CONNECT, "cannot reach docker at %s: %s",
 				  conn->addr, why);
 	} else {
@@ -139,34 +187,61 @@ static int http_get(struct docker_conn *conn, const char *path, struct docker_bu
 
 /* ---- connect ---------------------------------------------------------------- */
 
+/* The API version to use from the daemon's ("1.41"): at most API_MAX_MINOR,
+ * refused below API_MIN_MINOR. */
+static int use_api(struct docker_conn *conn, const char *api, long status,
+		   struct kiln_err *err)
+{
+	const struct kiln_host *host = conn->host;
+	unsigned major = 0, minor = 0;
+	if (!api || sscanf(api, "%u.%u", &major, &minor) != 2)
+		return host->error(err, KILN_E_PROTOCOL,
+				   "docker at %s: GET /version answered HTTP %ld without an "
+				   "ApiVersion", conn->addr, status);
+	if (major != API_MAX_MAJOR || minor < API_MIN_MINOR)
+		return host->error(err, KILN_E_UNSUPPORTED,
+				   "docker at %s speaks Engine API %s; kiln needs 1.%d or newer",
+				   conn->addr, api, API_MIN_MINOR);
+	if (minor > API_MAX_MINOR)
+		minor = API_MAX_MINOR;
+	snprintf(conn->api, sizeof(conn->api), "v%u.%u", major, minor);
+	return 0;
+}
+
+/* Name the engine from /_ping's headers alone when they say enough (Docker
+ * and Podman both send Api-Version and Server). Returns true when done. */
+static bool from_ping(struct docker_conn *conn, const struct ping_headers *h)
+{
+	const char *v;
+	if (!h->api[0])
+		return false;
+	if (h->libpod[0]) {
+		conn->podman = true;
+		snprintf(conn->engine, sizeof(conn->engine), "Podman %s", h->libpod);
+	} else if (strncmp(h->server, "Docker/", 7) == 0) {
+		v = h->server + 7;
+		snprintf(conn->engine, sizeof(conn->engine), "Docker %.*s",
+			 (int)strcspn(v, " "), v);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 /* Read GET /version: the API version to use, and Docker or Podman. */
 static int read_version(struct docker_conn *conn, struct kiln_err *err)
 {
 	const struct kiln_host *host = conn->host;
 	struct docker_buf body = { 0 };
 	long status = 0;
-	int rc = http_get(conn, "/version", &body, &status, err);
+	int rc = http_get(conn, "/version", VERSION_TIMEOUT_MS, &body, NULL, &status, err);
 	if (rc < 0)
 		return rc;
 	json_error_t jerr;
 	json_t *v = status == 200 && body.p ? json_loadb(body.p, body.len, 0, &jerr) : NULL;
 	const char *api = json_string_value(json_object_get(v, "ApiVersion"));
-	unsigned major = 0, minor = 0;
-	if (!api || sscanf(api, "%u.%u", &major, &minor) != 2) {
-		rc = host->error(err, KILN_E_PROTOCOL,
-				 "docker at %s: GET /version answered HTTP %ld without an "
-				 "ApiVersion", conn->addr, status);
+	if ((rc = use_api(conn, api, status, err)) < 0)
 		goto out;
-	}
-	if (major != API_MAX_MAJOR || minor < API_MIN_MINOR) {
-		rc = host->error(err, KILN_E_UNSUPPORTED,
-				 "docker at %s speaks Engine API %s; kiln needs 1.%d or newer",
-				 conn->addr, api, API_MIN_MINOR);
-		goto out;
-	}
-	if (minor > API_MAX_MINOR)
-		minor = API_MAX_MINOR;
-	snprintf(conn->api, sizeof(conn->api), "v%u.%u", major, minor);
 
 	const char *version = json_string_value(json_object_get(v, "Version"));
 	const char *name = "Docker";
@@ -225,15 +300,23 @@ static int connect_(const struct kiln_host *host, const char *addr, void **connp
 	}
 
 	struct docker_buf body = { 0 };
+	struct ping_headers h = { 0 };
 	long status = 0;
-	int rc = http_get(conn, "/_ping", &body, &status, err);
+	int rc = http_get(conn, "/_ping", PING_TIMEOUT_MS, &body, &h, &status, err);
 	if (rc == 0 && status != 200)
 		rc = host->error(err, KILN_E_PROTOCOL,
 				 "cannot reach docker at %s: GET /_ping answered HTTP %ld%s%.200s",
 				 addr, status, body.len ? ": " : "", body.len ? body.p : "");
 	docker_buf_release(host, &body);
-	if (rc == 0)
+	/* /_ping's headers name the engine; /version only when they do not */
+	if (rc == 0 && from_ping(conn, &h)) {
+		rc = use_api(conn, h.api, status, err);
+		if (rc == 0)
+			host->log(KILN_LOG_DEBUG, "docker: %s at %s (Engine API %s, using %s)",
+				  conn->engine, conn->addr, h.api, conn->api);
+	} else if (rc == 0) {
 		rc = read_version(conn, err);
+	}
 	if (rc < 0) {
 		disconnect(conn);
 		return rc;
@@ -358,7 +441,7 @@ static int solve(void *connp, const struct kiln_solve *req, struct kiln_solve_re
 		return host->error(err, KILN_E_CANCELLED, "build cancelled");
 
 	struct docker_request r;
-	int rc = docker_request_make(host, req, conn->podman, &r, err);
+	int rc = docker_request_make(conn, req, &r, err);
 	if (rc < 0)
 		return rc;
 	struct docker_context *ctx = NULL;

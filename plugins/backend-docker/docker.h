@@ -84,10 +84,19 @@ struct docker_request {
 };
 
 /* Check that the classic builder can do what req asks (else
- * KILN_E_UNSUPPORTED naming the flag) and build the query. podman selects
+ * KILN_E_UNSUPPORTED naming the flag, or the Dockerfile line and the
+ * engine: docker_syntax_check) and build the query. conn->podman selects
  * Podman's spelling of list parameters. */
-int docker_request_make(const struct kiln_host *host, const struct kiln_solve *req,
-			bool podman, struct docker_request *out, struct kiln_err *err);
+int docker_request_make(const struct docker_conn *conn, const struct kiln_solve *req,
+			struct docker_request *out, struct kiln_err *err);
+/* Refuse, before anything is sent, Dockerfile syntax the engine's builder
+ * cannot build (the frontend's kiln_syntax_need list): on Docker, all of it
+ * (the classic builder knows Dockerfile 1.0 only: no RUN --mount, heredoc,
+ * COPY --link, …); on Podman up to 4.3 (Buildah 1.28) all but RUN --mount,
+ * which Buildah has. KILN_E_UNSUPPORTED at the construct's file:line,
+ * naming the engine and its address; 0 when the build may go. */
+int docker_syntax_check(const struct docker_conn *conn, const struct kiln_build_def *d,
+			struct kiln_err *err);
 void docker_request_release(const struct kiln_host *host, struct docker_request *r);
 
 /* ---- context.c ---------------------------------------------------------- */
@@ -142,6 +151,8 @@ struct docker_stream {
 	struct docker_buf json;   /* an incomplete JSON line */
 	struct docker_buf text;   /* builder text awaiting its end of line */
 	int step, steps;          /* the last "Step N/M" */
+	int stage, stages;        /* Podman's "[S/T] STEP N/M:" (0: no prefix) */
+	char stage_name[64];      /* "build" (FROM … AS build), else "stage-<S-1>" */
 	struct docker_vertex cur; /* the step (or export) under way */
 	struct docker_vertex ctx; /* "[internal] load build context" */
 	int64_t ctx_status_ns;    /* last "transferring context" event */

@@ -192,9 +192,52 @@ static int locate_dockerfile(const struct kiln_host *host, const char *ctx_dir,
 	return 0;
 }
 
-int docker_request_make(const struct kiln_host *host, const struct kiln_solve *req,
-			bool podman, struct docker_request *r, struct kiln_err *err)
+/* Podman before 4.4 (Buildah 1.28, Debian 12's): kiln knows what its
+ * Dockerfile parser lacks. Later ones are left to judge for themselves. */
+static bool old_podman(const char *engine)
 {
+	unsigned major = 0, minor = 0;
+	if (sscanf(engine, "Podman %u.%u", &major, &minor) != 2)
+		return false;
+	return major < 4 || (major == 4 && minor <= 3);
+}
+
+int docker_syntax_check(const struct docker_conn *conn, const struct kiln_build_def *d,
+			struct kiln_err *err)
+{
+	const struct kiln_host *host = conn->host;
+	if (!KILN_HAS_FIELD(d, struct kiln_build_def, n_syntax_needs) || !d->frontend ||
+	    strcmp(d->frontend, "dockerfile.v0") != 0)
+		return 0;
+	if (conn->podman && !old_podman(conn->engine))
+		return 0;
+	for (size_t i = 0; i < d->n_syntax_needs; i++) {
+		const struct kiln_syntax_need *n = &d->syntax_needs[i];
+		/* options (line 0) become /build parameters; "# check=" is a
+		 * comment to an engine that does not know it */
+		if (n->line <= 0 || strncmp(n->construct, "# check=", 8) == 0)
+			continue;
+		if (conn->podman && strncmp(n->construct, "RUN --mount=", 12) == 0)
+			continue; /* Buildah has RUN --mount */
+		if (conn->podman)
+			return host->error_at(err, KILN_E_UNSUPPORTED, n->file, n->line, n->column,
+					      "%s needs Dockerfile syntax %s (BuildKit %s); %s at %s "
+					      "cannot build it (Buildah's Dockerfile parser); build "
+					      "it on an engine with BuildKit", n->construct,
+					      n->syntax, n->buildkit, conn->engine, conn->addr);
+		return host->error_at(err, KILN_E_UNSUPPORTED, n->file, n->line, n->column,
+				      "%s needs BuildKit (Dockerfile syntax %s); %s at %s builds "
+				      "with the classic builder here (docker backend); " HINT,
+				      n->construct, n->syntax, conn->engine, conn->addr);
+	}
+	return 0;
+}
+
+int docker_request_make(const struct docker_conn *conn, const struct kiln_solve *req,
+			struct docker_request *r, struct kiln_err *err)
+{
+	const struct kiln_host *host = conn->host;
+	bool podman = conn->podman;
 	const struct kiln_build_opts *o = req->opts;
 	const struct kiln_build_def *d = req->def;
 	*r = (struct docker_request){ 0 };
@@ -213,18 +256,9 @@ int docker_request_make(const struct kiln_host *host, const struct kiln_solve *r
 				   d->frontend ? "frontend " : "an LLB definition",
 				   d->frontend ? d->frontend : "");
 
-	/* Dockerfile syntax newer than the classic builder's: say which line
-	 * before sending (Podman's Buildah reads these itself). */
-	if (!podman && KILN_HAS_FIELD(d, struct kiln_build_def, n_syntax_needs))
-		for (size_t i = 0; i < d->n_syntax_needs; i++) {
-			const struct kiln_syntax_need *n = &d->syntax_needs[i];
-			if (n->line <= 0 || strncmp(n->construct, "# check=", 8) == 0)
-				continue;
-			return host->error_at(err, KILN_E_UNSUPPORTED, n->file, n->line, n->column,
-					      "%s (Dockerfile syntax %s) is not supported by the "
-					      "docker backend (Docker's classic builder); " HINT,
-					      n->construct, n->syntax);
-		}
+	int src = docker_syntax_check(conn, d, err);
+	if (src < 0)
+		return src;
 
 	const char *ctx_dir = local_dir(d, "context");
 	const char *df_dir = local_dir(d, "dockerfile");

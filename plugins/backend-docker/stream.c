@@ -160,7 +160,33 @@ static void items_clear(struct docker_stream *s)
 
 static void pull_items_done(struct docker_stream *s);
 
-static void step_begin(struct docker_stream *s, int n, int m, const char *instr)
+/* The stage's name for vertex names, as BuildKit writes it: the FROM's
+ * "AS name", else "stage-<index from 0>". */
+static void stage_name(struct docker_stream *s, int stage, const char *from)
+{
+	const char *p = from + 4;
+	snprintf(s->stage_name, sizeof(s->stage_name), "stage-%d", stage - 1);
+	/* FROM [--platform=…] image [AS name] */
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *w = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		if (p - w == 2 && strncasecmp(w, "AS", 2) == 0) {
+			while (*p == ' ' || *p == '\t')
+				p++;
+			size_t nl = strcspn(p, " \t");
+			if (nl && nl < sizeof(s->stage_name)) {
+				memcpy(s->stage_name, p, nl);
+				s->stage_name[nl] = '\0';
+			}
+			return;
+		}
+	}
+}
+
+static void step_begin(struct docker_stream *s, int stage, int n, int m, const char *instr)
 {
 	if (s->pulling)
 		pull_items_done(s);
@@ -175,18 +201,29 @@ static void step_begin(struct docker_stream *s, int n, int m, const char *instr)
 
 	struct docker_buf name = { 0 };
 	char num[48];
+	if (stage && from)
+		stage_name(s, stage, instr);
+	if (stage) { /* "[build 2/3] COPY …", as BuildKit names multi-stage steps */
+		docker_buf_adds(s->host, &name, "[");
+		docker_buf_adds(s->host, &name, s->stage_name);
+		docker_buf_adds(s->host, &name, " ");
+	}
 	if (m > 0)
-		snprintf(num, sizeof(num), "[%d/%d] ", n, m);
+		snprintf(num, sizeof(num), stage ? "%d/%d] " : "[%d/%d] ", n, m);
 	else
-		snprintf(num, sizeof(num), "[%d] ", n);
+		snprintf(num, sizeof(num), stage ? "%d] " : "[%d] ", n);
 	docker_buf_adds(s->host, &name, num);
 	docker_buf_adds(s->host, &name, instr);
-	snprintf(num, sizeof(num), "%d", n);
+	if (stage)
+		snprintf(num, sizeof(num), "%d.%d", stage, n);
+	else
+		snprintf(num, sizeof(num), "%d", n);
 	const char *key[] = { "kiln docker step", s->req->job->id, num, instr };
 	vertex_begin(s, &s->cur, name.p, key, 4, input);
 	docker_buf_release(s->host, &name);
 	s->step = n;
 	s->steps = m;
+	s->stage = stage;
 	s->pulling = from;
 }
 
@@ -276,15 +313,37 @@ static bool podman_pull_line(struct docker_stream *s, const char *line, size_t l
 
 /* ---- builder text -------------------------------------------------------- */
 
-/* "Step 3/7 : RUN make" (Docker) or "STEP 3/7: RUN make" (Podman; older
- * Podman omits "/7"). Only the next step in order counts, so that RUN
- * output that looks like a step line stays output. */
-static bool parse_step(struct docker_stream *s, const char *line, int *n, int *m,
-		       const char **instr)
+/* Podman's stage prefix "[S/T] " (a multi-stage build) at the start of
+ * line: S and T, and the length of the prefix; 0 when there is none. */
+static size_t stage_prefix(const char *line, int *stage, int *stages)
+{
+	if (line[0] != '[')
+		return 0;
+	char *end;
+	long a = strtol(line + 1, &end, 10), b;
+	if (end == line + 1 || *end != '/' || a <= 0 || a > 100000)
+		return 0;
+	const char *p = end + 1;
+	b = strtol(p, &end, 10);
+	if (end == p || b < a || b > 100000 || strncmp(end, "] ", 2) != 0)
+		return 0;
+	*stage = (int)a;
+	*stages = (int)b;
+	return (size_t)(end + 2 - line);
+}
+
+/* "Step 3/7 : RUN make" (Docker), "STEP 3/7: RUN make" (Podman; older
+ * Podman omits "/7"), "[2/3] STEP 1/4: FROM x" (Podman, a multi-stage
+ * build: stage 2 of 3, step 1 of its 4). Only the next step in order
+ * counts, so that RUN output that looks like a step line stays output. */
+static bool parse_step(struct docker_stream *s, const char *line, int *stage, int *n,
+		       int *m, const char **instr)
 {
 	const char *p;
 	bool podman;
-	if (strncmp(line, "Step ", 5) == 0)
+	int st = 0, sts = 0;
+	line += stage_prefix(line, &st, &sts);
+	if (strncmp(line, "Step ", 5) == 0 && !st)
 		p = line + 5, podman = false;
 	else if (strncmp(line, "STEP ", 5) == 0)
 		p = line + 5, podman = true;
@@ -304,8 +363,14 @@ static bool parse_step(struct docker_stream *s, const char *line, int *n, int *m
 	if (podman ? strncmp(p, ": ", 2) != 0 : strncmp(p, " : ", 3) != 0)
 		return false;
 	p += podman ? 2 : 3;
-	if (a != s->step + 1 || (s->steps && b != s->steps))
+	if (st && st == s->stage + 1 && a == 1 && (!s->stages || sts == s->stages)) {
+		/* the first step of the next stage */
+	} else if (st != s->stage || a != s->step + 1 || (s->steps && b != s->steps)) {
 		return false;
+	}
+	*stage = st;
+	if (st)
+		s->stages = sts;
 	*n = (int)a;
 	*m = (int)b;
 	*instr = p;
@@ -327,8 +392,9 @@ static void builder_line(struct docker_stream *s, char *line, size_t len)
 {
 	int n, m;
 	const char *instr, *rest;
-	if (parse_step(s, line, &n, &m, &instr)) {
-		step_begin(s, n, m, instr);
+	int stage, st, sts;
+	if (parse_step(s, line, &stage, &n, &m, &instr)) {
+		step_begin(s, stage, n, m, instr);
 	} else if (starts(line, len, " ---> Using cache") ||
 		   starts(line, len, "--> Using cache")) {
 		s->cur.cached = true;
@@ -350,7 +416,10 @@ static void builder_line(struct docker_stream *s, char *line, size_t len)
 		s->wrote_image = true;
 	} else if (starts(line, len, "Successfully tagged ")) {
 		export_status(s, "naming to ", line + 20);
-	} else if (starts(line, len, "COMMIT")) {
+	} else if (starts(line, len, "COMMIT") ||
+		   (stage_prefix(line, &st, &sts) &&
+		    starts(line + stage_prefix(line, &st, &sts),
+			   len - stage_prefix(line, &st, &sts), "COMMIT"))) {
 		export_begin(s); /* Podman: committing the final image */
 	} else if (starts(line, len, "[Warning] ")) {
 		emit_warning(s, line + 10);
@@ -376,6 +445,19 @@ static bool builder_text(const char *m, size_t len)
 		"Copying blob ", "Copying config ", "Writing manifest to image destination",
 		"Storing signatures",
 	};
+	int st, sts;
+	size_t skip = 0;
+	if (len > 0 && m[0] == '[' && memchr(m, '\n', len)) {
+		/* "[2/3] STEP …", "[3/3] COMMIT …" (Podman, multi-stage) */
+		char head[32];
+		size_t hl = len < sizeof(head) - 1 ? len : sizeof(head) - 1;
+		memcpy(head, m, hl);
+		head[hl] = '\0';
+		skip = stage_prefix(head, &st, &sts);
+		if (skip)
+			return starts(m + skip, len - skip, "STEP ") ||
+			       starts(m + skip, len - skip, "COMMIT");
+	}
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (starts(m, len, prefixes[i]))
 			return true;

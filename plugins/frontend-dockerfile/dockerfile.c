@@ -223,6 +223,13 @@ static const struct need_rule NEED_CHECK_DIRECTIVE = { "# check= directive", "1.
 static const struct need_rule NEED_NAMED_CONTEXT = { "named build context (--build-context)",
 						      "1.4", "v0.10" };
 static const struct need_rule NEED_SHM_SIZE = { "--shm-size", "1.4", "v0.10" };
+/* RUN --mount (Dockerfile 1.2, BuildKit v0.8): every BuildKit kiln drives
+ * has it, the classic builder none (docker backend). */
+static const struct need_rule NEED_MOUNT_BIND = { "RUN --mount=type=bind", "1.2", "v0.8" };
+static const struct need_rule NEED_MOUNT_CACHE = { "RUN --mount=type=cache", "1.2", "v0.8" };
+static const struct need_rule NEED_MOUNT_TMPFS = { "RUN --mount=type=tmpfs", "1.2", "v0.8" };
+static const struct need_rule NEED_MOUNT_SECRET = { "RUN --mount=type=secret", "1.2", "v0.8" };
+static const struct need_rule NEED_MOUNT_SSH = { "RUN --mount=type=ssh", "1.2", "v0.8" };
 static const struct need_rule NEED_ULIMIT = { "--ulimit", "1.4", "v0.10" };
 
 struct needs {
@@ -261,6 +268,28 @@ static bool octal(const char *s)
 	return true;
 }
 
+/* The rule of a RUN --mount value: its type= (bind when absent). */
+static const struct need_rule *mount_rule(const char *v)
+{
+	static const struct need_rule *const rules[] = {
+		&NEED_MOUNT_BIND, &NEED_MOUNT_CACHE, &NEED_MOUNT_TMPFS, &NEED_MOUNT_SECRET,
+		&NEED_MOUNT_SSH,
+	};
+	for (const char *p = v; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		if (strncmp(p, "type=", 5) != 0)
+			continue;
+		p += 5;
+		size_t n = strcspn(p, ",");
+		for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+			const char *t = rules[i]->construct + strlen("RUN --mount=type=");
+			if (strlen(t) == n && strncmp(p, t, n) == 0)
+				return rules[i];
+		}
+		return NULL; /* an unknown type: the frontend's own error */
+	}
+	return &NEED_MOUNT_BIND;
+}
+
 static void needs_of(const struct kiln_host *host, struct kiln_arena *arena,
 		     struct needs *l, const char *file, const struct df_instruction *in)
 {
@@ -285,6 +314,8 @@ static void needs_of(const struct kiln_host *host, struct kiln_arena *arena,
 			r = &NEED_ADD_KEEP_GIT;
 		else if (strcmp(f->name, "network") == 0 && in->kind == DF_RUN)
 			r = &NEED_RUN_NETWORK;
+		else if (strcmp(f->name, "mount") == 0 && in->kind == DF_RUN)
+			r = mount_rule(f->expanded ? f->expanded : f->value);
 		else if (strcmp(f->name, "security") == 0 && in->kind == DF_RUN)
 			r = &NEED_RUN_SECURITY;
 		else if (strcmp(f->name, "start-interval") == 0 && in->kind == DF_HEALTHCHECK)
