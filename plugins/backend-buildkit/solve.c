@@ -408,10 +408,9 @@ struct status_reader {
 	struct kiln_err err;
 };
 
-static void emit_status(struct status_reader *sr, const Moby__Buildkit__V1__StatusResponse *m)
+void buildkit_status_emit(const struct kiln_host *host, const struct kiln_solve *req,
+			  const Moby__Buildkit__V1__StatusResponse *m)
 {
-	const struct kiln_host *host = sr->conn->host;
-	const struct kiln_solve *req = sr->req;
 	int64_t now = host->now_ns();
 	for (size_t i = 0; i < m->n_vertexes; i++) {
 		const Moby__Buildkit__V1__Vertex *v = m->vertexes[i];
@@ -490,7 +489,7 @@ static void *status_main(void *arg)
 					  &m, &sr->err);
 		if (rc <= 0)
 			break;
-		emit_status(sr, (Moby__Buildkit__V1__StatusResponse *)m);
+		buildkit_status_emit(host, sr->req, (Moby__Buildkit__V1__StatusResponse *)m);
 		protobuf_c_message_free_unpacked(m, &a);
 	}
 	pthread_mutex_lock(&sr->mu);
