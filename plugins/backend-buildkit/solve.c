@@ -390,9 +390,15 @@ static int plan_entitlements(struct plan *pl, const struct kiln_build_opts *o,
 
 /* ---- Status -> events --------------------------------------------------------------------------- */
 
+/* A Timestamp in ns since the epoch, or 0 (unknown) for none and for one
+ * int64 nanoseconds cannot hold (before 1970, after 2262) or with nanos
+ * outside [0, 1e9): a broken daemon's times must not overflow. */
 static int64_t ts_ns(const Moby__Buildkit__V1__Timestamp *t)
 {
-	return t ? (int64_t)t->seconds * 1000000000 + t->nanos : 0;
+	if (!t || t->seconds < 0 || t->seconds >= INT64_MAX / 1000000000 || t->nanos < 0 ||
+	    t->nanos >= 1000000000)
+		return 0;
+	return (int64_t)t->seconds * 1000000000 + t->nanos;
 }
 
 struct status_reader {
