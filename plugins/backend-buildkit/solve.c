@@ -455,13 +455,16 @@ void buildkit_status_emit(const struct kiln_host *host, const struct kiln_solve 
 	}
 	for (size_t i = 0; i < m->n_warnings; i++) {
 		const Moby__Buildkit__V1__VertexWarning *w = m->warnings[i];
+		/* an empty bytes field is {0, NULL}: no memcpy from NULL */
 		char *msg = host->alloc(w->short_.len + 1);
-		memcpy(msg, w->short_.data, w->short_.len);
+		if (w->short_.len)
+			memcpy(msg, w->short_.data, w->short_.len);
 		msg[w->short_.len] = '\0';
 		char **detail = host->alloc((w->n_detail + 1) * sizeof(char *));
 		for (size_t j = 0; j < w->n_detail; j++) {
 			detail[j] = host->alloc(w->detail[j].len + 1);
-			memcpy(detail[j], w->detail[j].data, w->detail[j].len);
+			if (w->detail[j].len)
+				memcpy(detail[j], w->detail[j].data, w->detail[j].len);
 			detail[j][w->detail[j].len] = '\0';
 		}
 		struct kiln_event ev = { .struct_size = sizeof(ev), .kind = KILN_EVENT_WARNING,
