@@ -158,19 +158,27 @@ $(TRACE_RENDER): tests/tools/trace_render.c $(CORE_LIB) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(PROTO_LIB) $(ALL_LDFLAGS) $(CORE_LIBS)
 
-# `make fuzz`: the parser's libFuzzer target (clang; ASan + UBSan), run for
-# FUZZ_TIME seconds on one core. The seeds are the golden cases, copied to
-# tests/fuzz/corpus/dockerfile/ (not committed); what the fuzzer finds goes
-# to $(BUILD)/fuzz/corpus, crashes to $(BUILD)/fuzz/crash-*.
+# ---- fuzzing (docs/reliability.md, "Fuzzing") ----
+# libFuzzer targets (clang; ASan + UBSan), one per input kiln takes from a
+# file or from a daemon. `make fuzz` runs every target FUZZ_SECONDS
+# seconds, one after the other; `make fuzz-NAME` runs one. FUZZ_TIME is the
+# older name of FUZZ_SECONDS. Seeds: tests/fuzz/corpus/NAME/ (committed;
+# dockerfile and melange are filled from the golden tests); what the fuzzer
+# adds goes to $(BUILD)/fuzz/corpus-NAME, findings to
+# $(BUILD)/fuzz/NAME-{crash,leak,timeout,oom}-* (tests/fuzz/fuzz.sh).
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
+FUZZ_SECONDS ?= $(FUZZ_TIME)
+FUZZ_TARGETS := dockerfile melange ignore lua dockercfg challenge dockerstream \
+	solvestatus session
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_dockerfile
 FUZZ_FLAGS ?= -max_len=8192 -timeout=10 -rss_limit_mb=2048
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
+	$(WARN) -Wno-unknown-warning-option -Wno-cast-align -include core/banned.h
 $(FUZZ_BIN): tests/fuzz/fuzz_dockerfile.c $(DF_PARSER_DEP)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(WARN) -Wno-unknown-warning-option -include core/banned.h \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
 		$(shell $(PKG) --cflags jansson) -o $@ tests/fuzz/fuzz_dockerfile.c \
 		$(DF_PARSER_SRC) $(shell $(PKG) --libs jansson)
 
@@ -181,42 +189,60 @@ MEL_SRC := $(addprefix plugins/frontend-melange/,util.c doc.c subst.c cond.c con
 FUZZ_MEL := $(BUILD)/fuzz/fuzz_melange
 $(FUZZ_MEL): tests/fuzz/fuzz_melange.c $(MEL_SRC) plugins/frontend-melange/melange.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(WARN) -Wno-unknown-warning-option -include core/banned.h \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
 		-o $@ tests/fuzz/fuzz_melange.c $(MEL_SRC) $(shell $(PKG) --libs yaml-0.1)
 
-# make fuzz runs both targets, one after the other (they share
-# $(BUILD)/fuzz/fuzz-0.log); tests/fuzz/run.sh runs each for a few seconds.
+# The other targets link an instrumented copy of the core library
+# ($(BUILD)/fuzz/libkilncore.a) and name the plugin sources they take in
+# their first lines, as unit tests do ("// SOURCES: …", "// PKGS: …",
+# "// OBJS: renderer-json renderer-plain": those renderers, compiled with
+# their kiln_plugin_init renamed so that two can be linked together).
+FUZZ_CORE_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out core/main.c,$(CORE_SRC)))
+FUZZ_CORE_LIB := $(BUILD)/fuzz/libkilncore.a
+$(BUILD)/fuzz/obj/core/%.o: core/%.c $(wildcard core/*.h include/kiln/*.h) | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wno-error -fsanitize=fuzzer-no-link -Iinclude -Icore -I$(BUILD)/gen \
+		-DKILN_PLUGIN_DIR='"$(PLUGDIR)"' $(CORE_CFLAGS) -c $< -o $@
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/obj/renderer-%.o: $$(wildcard plugins/renderer-$$*/*.c plugins/renderer-$$*/*.h) \
+		$(wildcard include/kiln/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Iinclude \
+		-Dkiln_plugin_init=kiln_$(subst -,_,$*)_plugin_init \
+		$(shell $(PKG) --cflags jansson) -c plugins/renderer-$*/*.c -o $@
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call unit_line,SOURCES,tests/fuzz/fuzz_$$*.c) \
+		$$(addprefix $(BUILD)/fuzz/obj/,$$(addsuffix .o,$$(call unit_line,OBJS,tests/fuzz/fuzz_$$*.c))) \
+		$(FUZZ_CORE_LIB) $(PROTO_LIB) $(wildcard plugins/*/*.h tests/fuzz/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iinclude -Icore -I$(BUILD)/gen $(CORE_CFLAGS) \
+		$(shell $(PKG) --cflags $(call unit_line,PKGS,$<)) \
+		-o $@ $< $(call unit_line,SOURCES,$<) \
+		$(addprefix $(BUILD)/fuzz/obj/,$(addsuffix .o,$(call unit_line,OBJS,$<))) \
+		$(FUZZ_CORE_LIB) $(PROTO_LIB) $(CORE_LIBS) \
+		$(shell $(PKG) --libs $(call unit_line,PKGS,$<))
+
+# make fuzz runs every target, one after the other; tests/fuzz/run.sh runs
+# each for a few seconds; bench/fuzz-long.sh for minutes each.
 fuzz:
-	$(MAKE) fuzz-melange
-	$(MAKE) fuzz-dockerfile
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+		$(MAKE) --no-print-directory fuzz-$$t FUZZ_SECONDS=$(FUZZ_SECONDS) || rc=1; \
+	done; exit $$rc
 
 fuzz-dockerfile: $(FUZZ_BIN)
-	@mkdir -p tests/fuzz/corpus/dockerfile $(BUILD)/fuzz/corpus
-	cp tests/dockerfile/cases/*.Dockerfile tests/dockerfile/errors/*.Dockerfile \
+	@mkdir -p tests/fuzz/corpus/dockerfile
+	@cp tests/dockerfile/cases/*.Dockerfile tests/dockerfile/errors/*.Dockerfile \
 		tests/fuzz/corpus/dockerfile/
-	cd $(BUILD)/fuzz && rm -f fuzz-0.log && \
-	ASAN_OPTIONS=detect_leaks=1 ./fuzz_dockerfile $(FUZZ_FLAGS) -jobs=1 -workers=1 \
-		-max_total_time=$(FUZZ_TIME) -artifact_prefix=$(abspath $(BUILD))/fuzz/ \
-		-dict=$(CURDIR)/tests/fuzz/dockerfile.dict \
-		corpus $(CURDIR)/tests/fuzz/corpus/dockerfile; \
-	rc=$$?; grep -E '^#[0-9]+|ERROR|SUMMARY' fuzz-0.log | tail -n 6; \
-	if ls crash-* leak-* timeout-* oom-* >/dev/null 2>&1; then \
-		echo "fuzz: findings in $(BUILD)/fuzz/" >&2; exit 1; fi; exit $$rc
+	FUZZ_FLAGS='$(FUZZ_FLAGS)' tests/fuzz/fuzz.sh $(BUILD) dockerfile $(FUZZ_SECONDS)
 
 fuzz-melange: $(FUZZ_MEL)
-	@mkdir -p tests/fuzz/corpus/melange $(BUILD)/fuzz/corpus-melange
-	cp ../shared/fixtures/melange/*.yaml tests/melange/*.yaml tests/melange/bad/*.yaml \
+	@mkdir -p tests/fuzz/corpus/melange
+	@cp ../shared/fixtures/melange/*.yaml tests/melange/*.yaml tests/melange/bad/*.yaml \
 		tests/fuzz/corpus/melange/ 2>/dev/null || cp tests/melange/*.yaml tests/fuzz/corpus/melange/
-	cd $(BUILD)/fuzz && rm -f fuzz-0.log && \
-	ASAN_OPTIONS=detect_leaks=1 ./fuzz_melange $(FUZZ_FLAGS) -jobs=1 -workers=1 \
-		-max_total_time=$(FUZZ_TIME) -artifact_prefix=$(abspath $(BUILD))/fuzz/melange- \
-		-dict=$(CURDIR)/tests/fuzz/melange.dict \
-		corpus-melange $(CURDIR)/tests/fuzz/corpus/melange; \
-	rc=$$?; grep -E '^#[0-9]+|ERROR|SUMMARY' fuzz-0.log | tail -n 6; \
-	if ls melange-crash-* melange-leak-* melange-timeout-* melange-oom-* >/dev/null 2>&1; then \
-		echo "fuzz: findings in $(BUILD)/fuzz/" >&2; exit 1; fi; exit $$rc
+	FUZZ_FLAGS='$(FUZZ_FLAGS)' tests/fuzz/fuzz.sh $(BUILD) melange $(FUZZ_SECONDS)
+
+fuzz-%: $(BUILD)/fuzz/fuzz_%
+	FUZZ_FLAGS='$(FUZZ_FLAGS)' tests/fuzz/fuzz.sh $(BUILD) $* $(FUZZ_SECONDS)
 
 check:
 	SANITIZE=$(SANITIZE) scripts/check.sh

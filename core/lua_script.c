@@ -38,6 +38,11 @@
 #define MATRIX_MAX 100000
 /* How long a script may run; checked every million instructions. */
 #define SCRIPT_SECONDS_MAX 60
+/* The limits in force: the defaults above, lowered by the fuzz target
+ * (tests/fuzz/fuzz_lua.c) so that a script that loops or hoards stops
+ * within its time and memory budget. */
+size_t kiln__script_mem_max = SCRIPT_MEM_MAX;
+int kiln__script_seconds_max = SCRIPT_SECONDS_MAX;
 /* The largest file kiln.read_file reads. */
 #define READ_FILE_MAX ((size_t)64 << 20)
 
@@ -66,7 +71,7 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		s->mem -= osize;
 		return NULL;
 	}
-	if (nsize > osize && s->mem + (nsize - osize) > SCRIPT_MEM_MAX)
+	if (nsize > osize && s->mem + (nsize - osize) > kiln__script_mem_max)
 		return NULL; /* Lua raises "not enough memory" */
 	void *p = realloc(ptr, nsize);
 	if (p)
@@ -87,7 +92,7 @@ static void time_hook(lua_State *L, lua_Debug *ar)
 	(void)ar;
 	if (kiln__mono_ns() > get_script(L)->deadline_ns)
 		luaL_error(L, "the script ran for more than %d seconds (a loop that never "
-			   "ends?)", SCRIPT_SECONDS_MAX);
+			   "ends?)", kiln__script_seconds_max);
 }
 
 /* A Lua string into the plan's arena. */
@@ -1237,7 +1242,7 @@ int kiln__script_eval(struct kiln_plan *plan, const struct kiln_plan_opts *opts,
 		rc = lua_failure(plan, lua_tostring(L, -1), false, err);
 		goto out;
 	}
-	s->deadline_ns = kiln__mono_ns() + (int64_t)SCRIPT_SECONDS_MAX * 1000000000;
+	s->deadline_ns = kiln__mono_ns() + (int64_t)kiln__script_seconds_max * 1000000000;
 	lua_sethook(L, time_hook, LUA_MASKCOUNT, 1000000);
 	status = lua_pcall(L, 0, 0, 1);
 	if (status == LUA_OK) {
@@ -1251,7 +1256,7 @@ int kiln__script_eval(struct kiln_plan *plan, const struct kiln_plan_opts *opts,
 	if (status == LUA_ERRMEM)
 		rc = kiln__err_at(err, KILN_E_NOMEM, plan->file, 0, 0,
 				  "not enough memory (a script may use %zu MiB)",
-				  SCRIPT_MEM_MAX >> 20);
+				  kiln__script_mem_max >> 20);
 	else if (status != LUA_OK)
 		rc = lua_failure(plan, lua_tostring(L, -1) ? lua_tostring(L, -1) : "error",
 				 true, err);

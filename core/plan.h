@@ -150,6 +150,12 @@ struct kiln_plan {
 int kiln__plan_load(struct kiln_plan *plan, const struct kiln_plan_opts *opts,
 		    struct kiln_err *err);
 
+/* What a script may use: bytes of Lua memory (1 GiB) and seconds of run
+ * time (60), checked every million Lua instructions. Only tests change
+ * them (tests/fuzz/fuzz_lua.c lowers both). */
+extern size_t kiln__script_mem_max;
+extern int kiln__script_seconds_max;
+
 /* Choose what to build: names of targets or groups (groups expand,
  * nested); none means the group "default", else the only target. Adds
  * what the chosen targets depend on (depends, contexts "target:NAME")

@@ -23,7 +23,7 @@ PKGS=(
 	debootstrap debian-archive-keyring  # the engine's debian:bookworm[-slim] images
 	curl jq bc tmux valgrind
 	apache2-utils    # htpasswd: a registry that wants a password (lua_publish_test.sh)
-	clang libclang-rt-14-dev  # make fuzz: the parser's libFuzzer target
+	clang libclang-rt-14-dev  # make fuzz: the libFuzzer targets (docs/reliability.md)
 	openssh-client   # ssh-agent/ssh-keygen for the --ssh forwarding test
 	time             # GNU time: peak RSS in bench/, CPU seconds in bench/render.sh
 	podman           # records Podman /build streams (tests/tty/engine/record.sh); tests replay the recordings

@@ -204,5 +204,12 @@ long buildkit_csv_fields(const struct kiln_host *host, const char *spec, char **
 /* The backend's solve(): session, Status -> events, Solve, export. */
 int buildkit_solve(void *conn, const struct kiln_solve *req, struct kiln_solve_result *res,
 		   struct kiln_err *err);
+/* One Control.Status message m (as the daemon sent it, unpacked) -> the
+ * job's vertex, status, log and warning events, emitted to req->bus. m
+ * stays the caller's. (Not static so that tests/fuzz/fuzz_solvestatus.c
+ * can feed it a hostile daemon's replies.) */
+struct Moby__Buildkit__V1__StatusResponse;
+void buildkit_status_emit(const struct kiln_host *host, const struct kiln_solve *req,
+			  const struct Moby__Buildkit__V1__StatusResponse *m);
 
 #endif

@@ -448,9 +448,15 @@ static int plan_entitlements(struct plan *pl, const struct kiln_build_opts *o,
 
 /* ---- Status -> events --------------------------------------------------------------------------- */
 
+/* A Timestamp in ns since the epoch, or 0 (unknown) for none and for one
+ * int64 nanoseconds cannot hold (before 1970, after 2262) or with nanos
+ * outside [0, 1e9): a broken daemon's times must not overflow. */
 static int64_t ts_ns(const Moby__Buildkit__V1__Timestamp *t)
 {
-	return t ? (int64_t)t->seconds * 1000000000 + t->nanos : 0;
+	if (!t || t->seconds < 0 || t->seconds >= INT64_MAX / 1000000000 || t->nanos < 0 ||
+	    t->nanos >= 1000000000)
+		return 0;
+	return (int64_t)t->seconds * 1000000000 + t->nanos;
 }
 
 struct status_reader {
@@ -466,10 +472,9 @@ struct status_reader {
 	struct kiln_err err;
 };
 
-static void emit_status(struct status_reader *sr, const Moby__Buildkit__V1__StatusResponse *m)
+void buildkit_status_emit(const struct kiln_host *host, const struct kiln_solve *req,
+			  const Moby__Buildkit__V1__StatusResponse *m)
 {
-	const struct kiln_host *host = sr->conn->host;
-	const struct kiln_solve *req = sr->req;
 	int64_t now = host->now_ns();
 	for (size_t i = 0; i < m->n_vertexes; i++) {
 		const Moby__Buildkit__V1__Vertex *v = m->vertexes[i];
@@ -508,13 +513,16 @@ static void emit_status(struct status_reader *sr, const Moby__Buildkit__V1__Stat
 	}
 	for (size_t i = 0; i < m->n_warnings; i++) {
 		const Moby__Buildkit__V1__VertexWarning *w = m->warnings[i];
+		/* an empty bytes field is {0, NULL}: no memcpy from NULL */
 		char *msg = host->alloc(w->short_.len + 1);
-		memcpy(msg, w->short_.data, w->short_.len);
+		if (w->short_.len)
+			memcpy(msg, w->short_.data, w->short_.len);
 		msg[w->short_.len] = '\0';
 		char **detail = host->alloc((w->n_detail + 1) * sizeof(char *));
 		for (size_t j = 0; j < w->n_detail; j++) {
 			detail[j] = host->alloc(w->detail[j].len + 1);
-			memcpy(detail[j], w->detail[j].data, w->detail[j].len);
+			if (w->detail[j].len)
+				memcpy(detail[j], w->detail[j].data, w->detail[j].len);
 			detail[j][w->detail[j].len] = '\0';
 		}
 		struct kiln_event ev = { .struct_size = sizeof(ev), .kind = KILN_EVENT_WARNING,
@@ -548,7 +556,7 @@ static void *status_main(void *arg)
 					  &m, &sr->err);
 		if (rc <= 0)
 			break;
-		emit_status(sr, (Moby__Buildkit__V1__StatusResponse *)m);
+		buildkit_status_emit(host, sr->req, (Moby__Buildkit__V1__StatusResponse *)m);
 		protobuf_c_message_free_unpacked(m, &a);
 	}
 	pthread_mutex_lock(&sr->mu);

@@ -1,0 +1,3 @@
+target "a" { depends = { "b" } }
+target "b" { depends = { "a" } }
+group "g" { "g" }

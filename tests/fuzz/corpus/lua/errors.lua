@@ -1,0 +1,1 @@
+target "x" { context = 1 }

@@ -1,0 +1,1 @@
+target "app" { context = ".", tags = { "app:1" }, args = { A = kiln.vars.VERSION or "x" } }
