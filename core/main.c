@@ -267,7 +267,8 @@ int kiln__exit_code(int code)
 {
 	switch (code) {
 	case KILN_OK: return KILN_EXIT_OK;
-	case KILN_E_BUILD: return KILN_EXIT_FAILED;
+	case KILN_E_BUILD:
+	case KILN_E_ENGINE_LOST: return KILN_EXIT_FAILED; /* as buildx: the build failed */
 	case KILN_E_CONNECT:
 	case KILN_E_PROTOCOL: return KILN_EXIT_ENGINE;
 	case KILN_E_CANCELLED: return KILN_EXIT_SIGINT;

@@ -67,6 +67,7 @@ struct job {
 	const struct kiln_backend *be;
 	int rc;
 	bool unreachable; /* connect failed: try another builder */
+	bool retried;     /* its builder was lost mid-solve once already */
 	struct kiln_err err;
 	struct kiln_job_metrics metrics;
 	char *digest;
@@ -694,6 +695,15 @@ static struct builder *route(struct sched *s, const struct job *j, bool *none)
 	return best;
 }
 
+/* Under s->mu: whether any builder is still up. */
+static bool others_up(const struct sched *s)
+{
+	for (size_t i = 0; i < s->n_builders; i++)
+		if (!s->builders[i].down)
+			return true;
+	return false;
+}
+
 /* Under s->mu: a finished thread's outcome. */
 static void reap(struct sched *s, struct job *j)
 {
@@ -712,6 +722,20 @@ static void reap(struct sched *s, struct job *j)
 		}
 		j->state = J_WAITING; /* again, elsewhere */
 		j->unreachable = false;
+		return;
+	}
+	if (j->rc == KILN_E_ENGINE_LOST && !j->builder->down) {
+		j->builder->down = true;
+		j->builder->why_down = kiln__xstrdup(j->err.msg);
+	}
+	if (j->rc == KILN_E_ENGINE_LOST && !j->retried && !s->stop && others_up(s)) {
+		/* The builder died under the solve: once, the job runs again
+		 * on another builder (route() skips the lost one). */
+		struct builder *b = j->builder;
+		kiln__log(KILN_LOG_WARN, "builder \"%s\" was lost during %s: %s; retrying the "
+			  "job once on another builder", b->name, j->pj->id, j->err.msg);
+		j->retried = true;
+		j->state = J_WAITING;
 		return;
 	}
 	if (j->rc == 0) {

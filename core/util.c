@@ -220,6 +220,7 @@ const char *kiln__strerror(int code)
 	case KILN_E_CANCELLED: return "cancelled";
 	case KILN_E_EXISTS: return "already exists";
 	case KILN_E_DENIED: return "permission denied";
+	case KILN_E_ENGINE_LOST: return "engine lost during the solve";
 	}
 	return "unknown error";
 }

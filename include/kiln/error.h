@@ -26,6 +26,8 @@ enum kiln_code {
 	KILN_E_CANCELLED = -12,  /* cancelled by a signal or --fail-fast */
 	KILN_E_EXISTS = -13,     /* duplicate name */
 	KILN_E_DENIED = -14,     /* permission or entitlement refused */
+	KILN_E_ENGINE_LOST = -15, /* the engine went away during a solve (it
+				   * answered, then its connection broke) */
 };
 
 /* Sizes of the inline buffers of struct kiln_err, in bytes incl. NUL. */

@@ -1550,6 +1550,16 @@ static void receiver_clear(struct receiver *r)
 		close(r->rootfd);
 }
 
+/* Kiln's side of the export failed: the solve's error says why, whether
+ * the daemon saw the ERR packet or only the stream's end. */
+static void export_failed(struct buildkit_session *s, const char *why)
+{
+	if (__atomic_load_n(&s->export_.failed, __ATOMIC_SEQ_CST))
+		return;
+	snprintf(s->export_.why, sizeof(s->export_.why), "%s", why);
+	__atomic_store_n(&s->export_.failed, true, __ATOMIC_SEQ_CST);
+}
+
 /* Packet mode (the `local` exporter): the daemon walks, kiln asks for the
  * data, and finishes with FIN; the daemon answers FIN. */
 static grpc_status_code recv_packets(struct buildkit_session *s, const struct buildkit_pipe *pipe,
@@ -1624,16 +1634,19 @@ static grpc_status_code recv_packets(struct buildkit_session *s, const struct bu
 			r.fin_sent = prc == 0;
 		}
 		if (prc < 0) {
+			/* the daemon shows it as "error from receiver: …": say where */
 			code = GRPC_STATUS_UNKNOWN;
-			snprintf(details, n, "%s", r.err);
+			snprintf(details, n, "export to %s: %s", s->export_.dest, r.err);
 			tell = true;
 			break;
 		}
 		if (done)
 			break;
 	}
-	if (tell)
+	if (tell) {
+		export_failed(s, details);
 		send_simple(host, pipe, PKT_ERR, 0, details);
+	}
 	receiver_clear(&r);
 	if (code == GRPC_STATUS_OK)
 		__atomic_store_n(&s->export_.received, true, __ATOMIC_SEQ_CST);
@@ -1676,13 +1689,17 @@ static grpc_status_code recv_raw(struct buildkit_session *s, const struct buildk
 		moby__buildkit__v1__bytes_message__free_unpacked(m, &a);
 		if (rc < 0) {
 			code = GRPC_STATUS_INTERNAL;
-			snprintf(details, n, "write %s: %s", s->export_.tmp, strerror(errno));
+			snprintf(details, n, "export to %s: write %s: %s", s->export_.dest,
+				 s->export_.tmp, strerror(errno));
+			export_failed(s, details);
 			break;
 		}
 	}
 	if (close(fd) < 0 && code == GRPC_STATUS_OK) {
 		code = GRPC_STATUS_INTERNAL;
-		snprintf(details, n, "write %s: %s", s->export_.tmp, strerror(errno));
+		snprintf(details, n, "export to %s: write %s: %s", s->export_.dest,
+			 s->export_.tmp, strerror(errno));
+		export_failed(s, details);
 	}
 	if (code == GRPC_STATUS_OK)
 		__atomic_store_n(&s->export_.received, true, __ATOMIC_SEQ_CST);
@@ -1988,6 +2005,8 @@ static void export_clear(const struct kiln_host *host, struct buildkit_export *e
 	e->dest = e->tmp = NULL;
 	e->mode = BUILDKIT_EXPORT_NONE;
 	e->received = false;
+	e->failed = false;
+	e->why[0] = '\0';
 }
 
 static int commit_raw(const struct kiln_host *host, struct buildkit_export *e, struct kiln_err *err)
@@ -2103,6 +2122,11 @@ int buildkit_export_commit(struct buildkit_session *s, struct kiln_err *err)
 		return 0;
 	}
 	int rc;
+	if (__atomic_load_n(&e->failed, __ATOMIC_SEQ_CST)) {
+		rc = host->error(err, KILN_E_BUILD, "%s; %s left as it was", e->why, e->dest);
+		buildkit_export_abort(s);
+		return rc;
+	}
 	if (!__atomic_load_n(&e->received, __ATOMIC_SEQ_CST)) {
 		rc = host->error(err, KILN_E_PROTOCOL, "export to %s: the daemon sent nothing; "
 				 "%s left as it was", e->dest, e->dest);

@@ -73,6 +73,8 @@ struct buildkit_export {
 	char *dest;      /* directory (PACKETS) or file (RAW); "-" = stdout (RAW) */
 	char *tmp;       /* the temp sibling written while the export runs */
 	bool received;   /* the daemon finished sending it */
+	bool failed;     /* kiln's side failed (why says how; set before the flag) */
+	char why[512];   /* e.g. "export to DEST: write f: No space left on device" */
 };
 
 struct buildkit_session {

@@ -704,6 +704,15 @@ static enum buildkit_tunnel tunnel_kind(const struct buildkit_conn *conn)
 							: BUILDKIT_TUNNEL_CONTROL;
 }
 
+/* msg after its "... at ADDR: " opening (the cause alone). */
+static const char *cause_of(const char *msg, const char *addr)
+{
+	const char *p = strstr(msg, addr);
+	if (p && strncmp(p + strlen(addr), ": ", 2) == 0)
+		return p + strlen(addr) + 2;
+	return msg;
+}
+
 int buildkit_solve(void *connp, const struct kiln_solve *req, struct kiln_solve_result *res,
 		   struct kiln_err *err)
 {
@@ -829,7 +838,16 @@ int buildkit_solve(void *connp, const struct kiln_solve *req, struct kiln_solve_
 		protobuf_c_message_free_unpacked(resp, &a);
 	} else if (serr.code == KILN_E_CANCELLED || atomic_load(&conn->cancelled)) {
 		rc = host->error(err, KILN_E_CANCELLED, "build cancelled");
-	} else if (serr.code == KILN_E_CONNECT || serr.code == KILN_E_DENIED) {
+	} else if (__atomic_load_n(&s.export_.failed, __ATOMIC_SEQ_CST)) {
+		/* kiln's side of the export failed (disk full): its words, not
+		 * the daemon's "EOF" */
+		rc = host->error(err, KILN_E_BUILD, "failed to solve: %s", s.export_.why);
+	} else if (serr.code == KILN_E_CONNECT) {
+		/* It answered Info and took the session: the engine went away
+		 * (killed, restarted) while solving. */
+		rc = host->error(err, KILN_E_ENGINE_LOST, "lost the engine at %s during the "
+				 "solve: %s", conn->addr, cause_of(serr.msg, conn->addr));
+	} else if (serr.code == KILN_E_DENIED) {
 		*err = serr;
 	} else {
 		/* the daemon's words, as buildx shows them */
