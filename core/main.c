@@ -106,7 +106,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "                             all; FIELD+=VALUE appends to a list) (repeatable)\n"
 	  "      --var KEY=VALUE        Set kiln.vars.KEY for the script (repeatable)\n" },
 	{ "ls", kiln__cmd_ls, 0,
-	  "kiln ls [-f FILE] [--format table|json]",
+	  "kiln ls [-f FILE] [-q] [--format table|json]",
 	  "List the targets and groups of kiln.lua",
 	  "One line per target and group, by name, with its description (a group's\n"
 	  "lists its members). Names starting with '_' are private and not listed.\n\n"
@@ -114,7 +114,8 @@ const struct kiln_cmd kiln__commands[] = {
 	  "  -f, --file FILE            The script (default: ./kiln.lua)\n"
 	  "      --set T.FIELD=VALUE    As for print (repeatable)\n"
 	  "      --var KEY=VALUE        As for print (repeatable)\n"
-	  "      --format table|json    Output format (default: table)\n" },
+	  "      --format table|json    Output format (default: table)\n"
+	  "  -q, --quiet                Names only, one per line\n" },
 	{ "plugins", kiln__cmd_plugins, KILN_CMD_PLUGINS,
 	  "kiln plugins [--format table|json]",
 	  "List loaded plugins and where kiln looked for them",
