@@ -8,11 +8,18 @@ LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 PLUGDIR ?= $(LIBDIR)/kiln/plugins
 PCDIR   ?= $(LIBDIR)/pkgconfig
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+# zsh's own default; Debian's zsh also reads /usr/share/zsh/vendor-completions.
+ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
+KITDIR  ?= $(DATADIR)/kiln/plugin-template
 BUILD   ?= build
 
 CC       ?= cc
 PKG      ?= pkg-config
 PROTOC_C ?= protoc-c
+PANDOC   ?= pandoc
 
 ifeq ($(SANITIZE),1)
 OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -79,7 +86,7 @@ MKAPK := $(BUILD)/tests/mkapk
 # (core/trace.c fed from a --progress=json stream).
 TRACE_RENDER := $(BUILD)/tests/trace_render
 
-.PHONY: all plugins tests check check-unit install uninstall clean fuzz fuzz-melange fuzz-dockerfile
+.PHONY: all plugins man tests check check-unit install uninstall clean fuzz fuzz-melange fuzz-dockerfile
 .SUFFIXES:
 .DELETE_ON_ERROR:
 .SECONDARY: $(PROTO_C) $(PROTO_H)
@@ -250,19 +257,44 @@ check:
 check-unit: tests
 	tests/run.sh --unit
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGDIR) $(DESTDIR)$(INCDIR)/kiln $(DESTDIR)$(PCDIR)
+# The man page kiln(1) is docs/cli.md through pandoc (Debian's pandoc):
+# a NAME section and the .TH line are added here, so docs/cli.md reads
+# as before on the web; level-2 headings become the page's sections
+# (upper-cased by scripts/man.lua).
+MAN := $(BUILD)/kiln.1
+KILN_VERSION := $(shell sed -n 's/^\#define KILN_VERSION "\(.*\)"/\1/p' include/kiln/common.h)
+man: $(MAN)
+$(MAN): docs/cli.md scripts/man.lua
+	@mkdir -p $(@D)
+	{ printf '%s\n\n' '## NAME' \
+	    'kiln - build container images with BuildKit: Dockerfiles, melange and kiln.lua' \
+	    '## SYNOPSIS'; sed 1d docs/cli.md; } | \
+	$(PANDOC) -f gfm -t man -s --shift-heading-level-by=-1 --lua-filter=scripts/man.lua \
+	    -M title=KILN -M section=1 -M header='kiln manual' -M footer='kiln $(KILN_VERSION)' \
+	    -M date="$$(date -u -r docs/cli.md +%Y-%m-%d)" -o $@.tmp && mv $@.tmp $@
+
+# Binary, plugins, man page, shell completion and the plugin kit (headers,
+# kiln-plugin.pc, the template plugin).
+install: all $(MAN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGDIR) $(DESTDIR)$(INCDIR)/kiln $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(KITDIR)
 	install -m 0755 $(KILN) $(DESTDIR)$(BINDIR)/kiln
 	$(if $(PLUGINS),install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGDIR)/)
 	install -m 0644 include/kiln/*.h $(DESTDIR)$(INCDIR)/kiln/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
-	    -e 's|@PLUGDIR@|$(PLUGDIR)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define KILN_VERSION "\(.*\)"/\1/p' include/kiln/common.h)|g' \
+	    -e 's|@PLUGDIR@|$(PLUGDIR)|g' -e 's|@KITDIR@|$(KITDIR)|g' -e 's|@VERSION@|$(KILN_VERSION)|g' \
 	    -e 's|@ABI@|$(shell sed -n 's/^#define KILN_ABI_MAJOR \([0-9]*\)/\1/p' include/kiln/common.h)|g' \
 	    kiln-plugin.pc.in > $(DESTDIR)$(PCDIR)/kiln-plugin.pc
+	install -m 0644 $(MAN) $(DESTDIR)$(MANDIR)/man1/kiln.1
+	install -m 0644 scripts/completion/kiln.bash $(DESTDIR)$(BASHCOMPDIR)/kiln
+	install -m 0644 scripts/completion/_kiln $(DESTDIR)$(ZSHCOMPDIR)/_kiln
+	install -m 0644 scripts/plugin-template/Makefile scripts/plugin-template/hello.c \
+	    $(DESTDIR)$(KITDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/kiln $(DESTDIR)$(PCDIR)/kiln-plugin.pc
-	rm -rf $(DESTDIR)$(PLUGDIR) $(DESTDIR)$(INCDIR)/kiln
+	rm -f $(DESTDIR)$(BINDIR)/kiln $(DESTDIR)$(PCDIR)/kiln-plugin.pc $(DESTDIR)$(MANDIR)/man1/kiln.1 \
+	    $(DESTDIR)$(BASHCOMPDIR)/kiln $(DESTDIR)$(ZSHCOMPDIR)/_kiln
+	rm -rf $(DESTDIR)$(PLUGDIR) $(DESTDIR)$(INCDIR)/kiln $(DESTDIR)$(KITDIR)
 
 clean:
 	rm -rf $(BUILD)

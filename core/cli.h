@@ -23,8 +23,13 @@ struct kiln_ctx {
 };
 
 /* Command flags. */
-#define KILN_CMD_PLUGINS 0x1u /* load plugins before run() */
+#define KILN_CMD_PLUGINS 0x1u /* load plugins of every kind before run() */
 #define KILN_CMD_HIDDEN 0x2u  /* not listed by `kiln help` */
+/* Load only these kinds (core/loader.h, kiln__registry_load_kinds): a
+ * command that needs no backend does not map gRPC or libcurl. */
+#define KILN_CMD_FRONTENDS 0x4u
+#define KILN_CMD_BACKENDS 0x8u
+#define KILN_CMD_RENDERERS 0x10u
 
 struct kiln_cmd {
 	const char *name;

@@ -270,17 +270,22 @@ static const struct option plan_longopts[] = {
 	{ "set", required_argument, NULL, KILN_OPT_SET },
 	{ "var", required_argument, NULL, KILN_OPT_VAR },
 	{ "format", required_argument, NULL, 'F' },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Options of print and ls; format is NULL for print. Returns 0 or the
- * exit code of a usage error. */
+/* Options of print and ls; format and quiet are NULL for print. Returns 0
+ * or the exit code of a usage error. */
 static int parse_plan_args(const char *cmd, struct kiln_plan_cli *c, const char **format,
-			   int argc, char **argv)
+			   bool *quiet, int argc, char **argv)
 {
 	int o, rc;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, ":f:", plan_longopts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, quiet ? ":f:q" : ":f:", plan_longopts, NULL)) != -1) {
+		if (o == 'q' && quiet) {
+			*quiet = true;
+			continue;
+		}
 		if ((rc = kiln__plan_cli_take(c, cmd, o, optarg)) == 1)
 			continue;
 		if (rc)
@@ -304,7 +309,7 @@ int kiln__cmd_print(struct kiln_ctx *ctx, int argc, char **argv)
 	(void)ctx;
 	struct kiln_plan_cli c = { 0 };
 	struct kiln_plan plan = { 0 };
-	int rc = parse_plan_args("print", &c, NULL, argc, argv);
+	int rc = parse_plan_args("print", &c, NULL, NULL, argc, argv);
 	if (rc == 0)
 		rc = kiln__plan_cli_open(&c, &plan, (const char *const *)argv + optind,
 					 (size_t)(argc - optind));
@@ -332,7 +337,8 @@ int kiln__cmd_ls(struct kiln_ctx *ctx, int argc, char **argv)
 	struct kiln_plan_cli c = { 0 };
 	struct kiln_plan plan = { 0 };
 	const char *format = "table";
-	int rc = parse_plan_args("ls", &c, &format, argc, argv);
+	bool quiet = false;
+	int rc = parse_plan_args("ls", &c, &format, &quiet, argc, argv);
 	if (rc == 0 && optind < argc)
 		rc = kiln__usage_error("ls", "'kiln ls' takes no arguments");
 	if (rc == 0)
@@ -383,7 +389,10 @@ int kiln__cmd_ls(struct kiln_ctx *ctx, int argc, char **argv)
 		if (!rows[m - 1].description)
 			rows[m - 1].description = kiln__xstrdup("");
 	}
-	if (strcmp(format, "json") == 0) {
+	if (quiet) { /* names only, as docker ps -q: for scripts and completion */
+		for (size_t i = 0; i < m; i++)
+			printf("%s\n", rows[i].name);
+	} else if (strcmp(format, "json") == 0) {
 		json_t *a = json_array();
 		for (size_t i = 0; i < m; i++) {
 			json_t *o = json_object();

@@ -281,7 +281,28 @@ static int so_filter(const struct dirent *d)
 	return d->d_name[0] != '.' && n > 3 && strcmp(d->d_name + n - 3, ".so") == 0;
 }
 
+enum kiln_plugin_kind kiln__plugin_file_kind(const char *name)
+{
+	static const struct {
+		const char *prefix;
+		enum kiln_plugin_kind kind;
+	} kinds[] = {
+		{ "frontend-", KILN_KIND_FRONTEND },
+		{ "backend-", KILN_KIND_BACKEND },
+		{ "renderer-", KILN_KIND_RENDERER },
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strncmp(name, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
+			return kinds[i].kind;
+	return 0;
+}
+
 size_t kiln__registry_load_all(struct kiln_registry *reg)
+{
+	return kiln__registry_load_kinds(reg, KILN_KINDS_ALL);
+}
+
+size_t kiln__registry_load_kinds(struct kiln_registry *reg, unsigned kinds)
 {
 	size_t before = reg->refused.n;
 	struct kiln_strv dirs = { 0 };
@@ -291,6 +312,11 @@ size_t kiln__registry_load_all(struct kiln_registry *reg)
 		struct dirent **names = NULL;
 		int n = scandir(dirs.v[i], &names, so_filter, alphasort);
 		for (int j = 0; j < n; j++) {
+			enum kiln_plugin_kind k = kiln__plugin_file_kind(names[j]->d_name);
+			if (k && !(kinds & KILN_KIND_BIT(k))) {
+				free(names[j]);
+				continue; /* a kind this command does not use */
+			}
 			char *path = kiln__xasprintf("%s/%s", dirs.v[i], names[j]->d_name);
 			struct stat st;
 			if (stat(path, &st) == 0 && S_ISREG(st.st_mode))

@@ -46,11 +46,27 @@ const char *kiln__kind_name(enum kiln_plugin_kind kind);
  * Never the current directory. Appends to *dirs (deduplicated). */
 void kiln__plugin_path(struct kiln_strv *dirs);
 
+/* Bit of a kind in the kinds mask of kiln__registry_load_kinds. */
+#define KILN_KIND_BIT(kind) (1u << (kind))
+#define KILN_KINDS_ALL \
+	(KILN_KIND_BIT(KILN_KIND_FRONTEND) | KILN_KIND_BIT(KILN_KIND_BACKEND) | \
+	 KILN_KIND_BIT(KILN_KIND_RENDERER))
+
 /* Load every "*.so" in the search path, in path order and, within a
  * directory, in name order. A plugin that is refused is recorded in
  * reg->refused and skipped; the first plugin to register a name wins.
  * Returns the number refused. */
 size_t kiln__registry_load_all(struct kiln_registry *reg);
+
+/* As kiln__registry_load_all, but skips (without opening) every file whose
+ * name says it holds only a kind outside kinds (KILN_KIND_BIT mask):
+ * "frontend-*.so", "backend-*.so", "renderer-*.so". Files named otherwise
+ * are always loaded. docs/plugins.md, "Where kiln looks". */
+size_t kiln__registry_load_kinds(struct kiln_registry *reg, unsigned kinds);
+
+/* The kind a plugin file's name promises ("renderer-tty.so": renderer),
+ * or 0 when the name has no kind prefix. */
+enum kiln_plugin_kind kiln__plugin_file_kind(const char *file_name);
 
 /* Load one file. Returns 0, or a negative code with the one-line reason in
  * *err (also appended to reg->refused). */

@@ -76,14 +76,14 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --keep-going           Finish what does not depend on a failure\n"
 	  "      --push                 Push every target (bake's --push)\n"
 	  "  --addr, --backend, the TLS flags, --progress, --no-cache, --pull, -q, -v as above.\n" },
-	{ "print-llb", kiln__cmd_print_llb, KILN_CMD_PLUGINS,
+	{ "print-llb", kiln__cmd_print_llb, KILN_CMD_FRONTENDS,
 	  "kiln print-llb [OPTIONS] FILE",
 	  "Print the LLB definition a frontend makes of FILE, as JSON",
 	  "Runs the frontend that reads FILE (e.g. a melange build file) and prints\n"
 	  "its LLB definition as JSON: {\"digest\": the definition's (terminal op's)\n"
 	  "digest, \"ops\": [{digest, op, metadata}...]}. No engine is contacted.\n"
 	  "Takes kiln build's options (--platform, --arch, --opt, --build-image, ...).\n" },
-	{ "lint", kiln__cmd_lint, KILN_CMD_PLUGINS,
+	{ "lint", kiln__cmd_lint, KILN_CMD_FRONTENDS,
 	  "kiln lint [OPTIONS] [PATH]",
 	  "Check a Dockerfile: syntax errors and build-check rules",
 	  "Parses PATH/Dockerfile (or -f FILE) as BuildKit does and reports\n"
@@ -108,7 +108,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "                             all; FIELD+=VALUE appends to a list) (repeatable)\n"
 	  "      --var KEY=VALUE        Set kiln.vars.KEY for the script (repeatable)\n" },
 	{ "ls", kiln__cmd_ls, 0,
-	  "kiln ls [-f FILE] [--format table|json]",
+	  "kiln ls [-f FILE] [-q] [--format table|json]",
 	  "List the targets and groups of kiln.lua",
 	  "One line per target and group, by name, with its description (a group's\n"
 	  "lists its members). Names starting with '_' are private and not listed.\n\n"
@@ -116,7 +116,8 @@ const struct kiln_cmd kiln__commands[] = {
 	  "  -f, --file FILE            The script (default: ./kiln.lua)\n"
 	  "      --set T.FIELD=VALUE    As for print (repeatable)\n"
 	  "      --var KEY=VALUE        As for print (repeatable)\n"
-	  "      --format table|json    Output format (default: table)\n" },
+	  "      --format table|json    Output format (default: table)\n"
+	  "  -q, --quiet                Names only, one per line\n" },
 	{ "plugins", kiln__cmd_plugins, KILN_CMD_PLUGINS,
 	  "kiln plugins [--format table|json]",
 	  "List loaded plugins and where kiln looked for them",
@@ -126,7 +127,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "then 2.\n\n"
 	  "Options:\n"
 	  "      --format table|json    Output format (default: table)\n" },
-	{ "replay", kiln__cmd_replay, KILN_CMD_PLUGINS,
+	{ "replay", kiln__cmd_replay, KILN_CMD_RENDERERS,
 	  "kiln replay [OPTIONS] FILE|-",
 	  "Render a recorded JSON event stream (from --progress=json)",
 	  "Reads the JSON event stream written by --progress=json and renders it\n"
@@ -140,7 +141,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "                             as fast as possible)\n"
 	  "      --pause-at N           Hold after the Nth event until SIGUSR1 (repeatable;\n"
 	  "                             SIGINT/SIGTERM stop the replay)\n" },
-	{ "workers", kiln__cmd_workers, KILN_CMD_PLUGINS,
+	{ "workers", kiln__cmd_workers, KILN_CMD_BACKENDS,
 	  "kiln workers [--addr ADDRESS] [--format table|json] [-v]",
 	  "List the engine's workers and their platforms",
 	  "Like 'buildctl debug workers': one line per worker with its platforms;\n"
@@ -152,7 +153,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  TLS_HELP
 	  "      --format table|json    Output format (default: table)\n"
 	  "  -v, --verbose              Show worker labels\n" },
-	{ "du", kiln__cmd_du, KILN_CMD_PLUGINS,
+	{ "du", kiln__cmd_du, KILN_CMD_BACKENDS,
 	  "kiln du [--addr ADDRESS] [--filter F] [--format table|json] [-v]",
 	  "Show the engine's build cache disk usage",
 	  "Like 'buildctl du': one line per cache record (ID, reclaimable, size,\n"
@@ -164,7 +165,7 @@ const struct kiln_cmd kiln__commands[] = {
 	  "      --filter KEY==VALUE    Filter records, as buildctl (repeatable)\n"
 	  "      --format table|json    Output format (default: table)\n"
 	  "  -v, --verbose              One block of details per record\n" },
-	{ "prune", kiln__cmd_prune, KILN_CMD_PLUGINS,
+	{ "prune", kiln__cmd_prune, KILN_CMD_BACKENDS,
 	  "kiln prune [--addr ADDRESS] [--all] [--keep-duration D] [--keep-storage S] [--filter F]",
 	  "Remove build cache",
 	  "Like 'buildctl prune': prints each freed record as it goes, then Total.\n\n"
@@ -350,8 +351,13 @@ int main(int argc, char **argv)
 	/* A closed pipe (kiln … | head) ends output, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (cmd->flags & KILN_CMD_PLUGINS) {
-		kiln__registry_load_all(&ctx.reg);
+	/* Only the kinds the command needs (the KILN_CMD_* flags). */
+	unsigned kinds = cmd->flags & KILN_CMD_PLUGINS ? KILN_KINDS_ALL
+			 : (cmd->flags & KILN_CMD_FRONTENDS ? KILN_KIND_BIT(KILN_KIND_FRONTEND) : 0) |
+			   (cmd->flags & KILN_CMD_BACKENDS ? KILN_KIND_BIT(KILN_KIND_BACKEND) : 0) |
+			   (cmd->flags & KILN_CMD_RENDERERS ? KILN_KIND_BIT(KILN_KIND_RENDERER) : 0);
+	if (kinds) {
+		kiln__registry_load_kinds(&ctx.reg, kinds);
 		ctx.plugins_loaded = true;
 		/* `kiln plugins` reports refusals itself; others warn. */
 		if (cmd->run != kiln__cmd_plugins)

@@ -25,6 +25,8 @@ PKGS=(
 	apache2-utils    # htpasswd: a registry that wants a password (lua_publish_test.sh)
 	clang libclang-rt-14-dev  # make fuzz: the libFuzzer targets (docs/reliability.md)
 	openssh-client   # ssh-agent/ssh-keygen for the --ssh forwarding test
+	pandoc           # the man page kiln.1 from docs/cli.md (make man / make install)
+	zsh              # tests/install/run.sh runs the zsh completion function
 	time             # GNU time: peak RSS in bench/, CPU seconds in bench/render.sh
 	podman           # records Podman /build streams (tests/tty/engine/record.sh); tests replay the recordings
 	aha chromium fonts-noto-color-emoji  # pictures of the tty view in docs/ (scripts/tty-screenshot.sh)

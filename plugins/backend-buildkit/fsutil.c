@@ -29,8 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include <kiln/ignore.h>
 
@@ -282,18 +285,33 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-/* Pack and send one Packet. */
-static int send_packet(const struct kiln_host *host, const struct buildkit_pipe *pipe,
-		       const Fsutil__Types__Packet *p)
+/* Send one message; more: others follow soon, so it may wait in the
+ * transport's buffer for them (the last of a run is sent with more false). */
+static int pipe_put(const struct buildkit_pipe *pipe, const void *data, size_t len, bool more)
+{
+	if (more && pipe->send_more)
+		return pipe->send_more(pipe->ctx, data, len);
+	return pipe->send(pipe->ctx, data, len);
+}
+
+/* Pack and send one Packet (more: as pipe_put). */
+static int send_packet_more(const struct kiln_host *host, const struct buildkit_pipe *pipe,
+			    const Fsutil__Types__Packet *p, bool more)
 {
 	uint8_t small[1024];
 	size_t len = fsutil__types__packet__get_packed_size(p);
 	uint8_t *buf = len <= sizeof(small) ? small : host->alloc(len);
 	fsutil__types__packet__pack(p, buf);
-	int rc = pipe->send(pipe->ctx, buf, len);
+	int rc = pipe_put(pipe, buf, len, more);
 	if (buf != small)
 		host->free(buf);
 	return rc;
+}
+
+static int send_packet(const struct kiln_host *host, const struct buildkit_pipe *pipe,
+		       const Fsutil__Types__Packet *p)
+{
+	return send_packet_more(host, pipe, p, false);
 }
 
 static int send_simple(const struct kiln_host *host, const struct buildkit_pipe *pipe,
@@ -984,20 +1002,46 @@ static int sender_emit(struct walk *w, const char *path, const struct stat *st,
 	Fsutil__Types__Packet p = FSUTIL__TYPES__PACKET__INIT;
 	p.type = PKT_STAT;
 	p.stat = &m;
-	if (send_packet(host, sd->pipe, &p) < 0) {
+	/* Buffered: the walk ends with the end marker, sent unbuffered, and
+	 * any REQ served in between ends with an unbuffered packet too. */
+	if (send_packet_more(host, sd->pipe, &p, true) < 0) {
 		snprintf(w->err, sizeof(w->err), "sending the stat of %s: the call is gone", path);
 		return -1;
 	}
 	return 0;
 }
 
+/* Open regular file rel below dirfd for reading, never through a symlink:
+ * one openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) where the kernel has
+ * it (Linux 5.6), else open_beneath's walk, one openat per component. */
+static int open_read_beneath(int dirfd, const char *rel)
+{
+#ifdef SYS_openat2
+	static int no_openat2; /* ENOSYS, or refused by a seccomp filter */
+	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
+		struct open_how how = {
+			.flags = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM && errno != E2BIG))
+			return fd;
+		__atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
+	}
+#endif
+	return open_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
+}
+
 /* Answer one REQ: DATA chunks, then an empty DATA. A file that cannot be
  * opened (gone, or no longer a regular file) gets only the empty DATA, as
- * fsutil does. 0, or -1 with sd->err. */
+ * fsutil does. A short read is the end of the file (read_full reads until
+ * the chunk is full or EOF), so a small file is one read and two packets;
+ * both may wait in the transport's buffer while more REQs or STATs are
+ * to come. 0, or -1 with sd->err. */
 static int sender_serve(struct sender *sd, const struct req *q)
 {
 	uint8_t *data = sd->buf + DATA_HDR;
-	int fd = open_beneath(sd->rootfd, q->path, O_RDONLY | O_NONBLOCK, 0);
+	int fd = open_read_beneath(sd->rootfd, q->path);
 	const char *why = fd < 0 ? strerror(errno) : NULL;
 	struct stat st;
 	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
@@ -1008,9 +1052,10 @@ static int sender_serve(struct sender *sd, const struct req *q)
 	if (fd < 0)
 		sd->host->log(KILN_LOG_DEBUG, "buildkit: filesync: %s: %s (sending it empty)",
 			      q->path, why);
+	bool eof = fd < 0;
 	for (;;) {
 		ssize_t n = 0;
-		if (fd >= 0) {
+		if (!eof) {
 			n = read_full(fd, data, BUILDKIT_FSUTIL_CHUNK);
 			if (n < 0) {
 				snprintf(sd->err, sizeof(sd->err), "read %s: %s", q->path,
@@ -1018,6 +1063,13 @@ static int sender_serve(struct sender *sd, const struct req *q)
 				close(fd);
 				return -1;
 			}
+			eof = n < BUILDKIT_FSUTIL_CHUNK;
+		}
+		bool more = n > 0;
+		if (!more) { /* the file's last packet: flush unless more follows */
+			pthread_mutex_lock(&sd->mu);
+			more = sd->q_len > 0 || !sd->walk_done;
+			pthread_mutex_unlock(&sd->mu);
 		}
 		uint8_t h[DATA_HDR];
 		size_t hl = 0;
@@ -1032,12 +1084,14 @@ static int sender_serve(struct sender *sd, const struct req *q)
 			hl += put_varint(h + hl, (uint64_t)n);
 		}
 		memcpy(data - hl, h, hl);
-		if (sd->pipe->send(sd->pipe->ctx, data - hl, hl + (size_t)n) < 0) {
+		if (pipe_put(sd->pipe, data - hl, hl + (size_t)n, more) < 0) {
 			snprintf(sd->err, sizeof(sd->err), "sending %s: the call is gone", q->path);
 			if (fd >= 0)
 				close(fd);
 			return -1;
 		}
+		if (n > 0 && eof)
+			continue; /* the empty DATA that ends the file */
 		if (n == 0)
 			break;
 		pthread_mutex_lock(&sd->mu);

@@ -63,6 +63,24 @@ expect_eq "other commands: one warning line per refused plugin" 3 "$(lines "$err
 expect_match "other commands: warnings are prefixed" "^kiln: warning: plugin $tmp/wrongabi/wrong_abi.so: built for" "$err"
 expect_eq "other commands: the good plugin still works" "abi-good: 1 events, 1 jobs" "$out"
 
+# Lazy loading: a command opens only the files of the plugin kinds it
+# uses, told by the name's prefix; a file without one is always opened.
+# Each file here is refused when opened, so a warning shows it was.
+mkdir -p "$tmp/lazy" "$tmp/lint"
+for f in backend-broken.so renderer-broken.so misc.so; do cp "$SO/no_entry.so" "$tmp/lazy/$f"; done
+printf 'FROM scratch\n' >"$tmp/lint/Dockerfile"
+run "$tmp/lazy" plugins
+expect_eq "lazy: kiln plugins opens every file (3 refused)" 3 "$(printf '%s\n' "$err" | grep -c 'no kiln_plugin_init')"
+run "$tmp/lazy" lint "$tmp/lint"
+expect_eq "lazy: kiln lint exits 0" 0 "$rc"
+expect_eq "lazy: kiln lint opens no backend or renderer, but the unprefixed file" \
+	"kiln: warning: plugin $tmp/lazy/misc.so: no kiln_plugin_init symbol (not a kiln plugin)" \
+	"$(printf '%s\n' "$err" | grep broken\\\|misc)"
+run "$tmp/lazy" replay --progress=plain "$tmp/one.jsonl"
+expect_eq "lazy: kiln replay opens renderers, not backends" \
+	"$tmp/lazy/misc.so $tmp/lazy/renderer-broken.so" \
+	"$(printf '%s\n' "$err" | sed -n 's/^kiln: warning: plugin \([^:]*\):.*/\1/p' | sort | tr '\n' ' ' | sed 's/ $//')"
+
 # The search path: never the current directory, and says where it looked.
 cp "$SO/good.so" "$tmp/good-in-cwd.so"
 out=$(cd "$tmp" && KILN_PLUGIN_PATH= "$KILN" plugins 2>&1); rc=$?
