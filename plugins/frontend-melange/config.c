@@ -559,6 +559,89 @@ static void expand(struct mel_buf *b, const char *tmpl, const char *s, const reg
 	}
 }
 
+/* glibc's regcomp copies the operand of '+' and of "{n,m}" (m copies),
+ * so nested repetitions grow its parse tree geometrically: "a++++…" or
+ * "((a{99}){99}){99}" take seconds and gigabytes to compile. Go's RE2
+ * refuses "++" ("invalid nested repetition operator") and counts over
+ * 1000 ("invalid repeat count"); a pattern within those rules whose tree
+ * would still pass MEL_ERE_MAX_NODES nodes is refused too. ere is the
+ * translated ERE. Returns 0, or a message naming what is refused. */
+#define MEL_ERE_MAX_NODES 20000
+#define MEL_ERE_MAX_DEPTH 64
+static const char *ere_too_costly(const char *ere)
+{
+	/* per open group: nodes so far in it; "last" is the operand that a
+	 * repetition operator applies to */
+	unsigned long total[MEL_ERE_MAX_DEPTH + 1] = { 0 };
+	unsigned long last = 0;
+	int depth = 0;
+	bool after_rep = false, have_operand = false;
+	for (const char *q = ere; *q; q++) {
+		unsigned long copies = 0; /* operand copies a repetition adds */
+		if (*q == '*' || *q == '?' || *q == '+' || (*q == '{' && have_operand)) {
+			if (after_rep)
+				return "invalid nested repetition operator";
+			if (*q == '+')
+				copies = 1;
+			if (*q == '{') {
+				char *e;
+				unsigned long lo = strtoul(q + 1, &e, 10), hi = lo;
+				if (*e == ',')
+					hi = e[1] == '}' ? lo + 1 : strtoul(e + 1, &e, 10);
+				if (*e == ',')
+					e++;
+				if (*e != '}' || lo > 1000 || hi > 1000)
+					return "invalid repeat count (more than 1000)";
+				copies = hi > 1 ? hi - 1 : 0;
+				q = e;
+			}
+			total[depth] += last * copies;
+			last += last * copies;
+			if (total[depth] > MEL_ERE_MAX_NODES)
+				return "pattern too large to compile";
+			after_rep = true;
+			continue;
+		}
+		after_rep = false;
+		if (*q == '(') {
+			if (depth == MEL_ERE_MAX_DEPTH)
+				return "groups nested too deeply";
+			total[++depth] = 0;
+			have_operand = false;
+			continue;
+		}
+		if (*q == ')' && depth > 0) {
+			last = total[depth--] + 1;
+			total[depth] += last;
+		} else if (*q == '|' || *q == '^' || *q == '$') {
+			total[depth]++;
+			have_operand = *q != '|';
+			last = 1;
+			continue;
+		} else {
+			if (*q == '\\' && q[1])
+				q++;
+			else if (*q == '[') {
+				/* a bracket expression is one operand */
+				const char *e = q + 1;
+				if (*e == '^')
+					e++;
+				if (*e == ']')
+					e++;
+				while (*e && *e != ']')
+					e++;
+				q = *e ? e : e - 1;
+			}
+			last = 1;
+			total[depth]++;
+		}
+		have_operand = true;
+		if (total[depth] > MEL_ERE_MAX_NODES)
+			return "pattern too large to compile";
+	}
+	return NULL;
+}
+
 static int transform(struct ctx *c, const struct mel_transform *t, const char *from,
 		     const char **out)
 {
@@ -566,6 +649,12 @@ static int transform(struct ctx *c, const struct mel_transform *t, const char *f
 	if (go_to_ere(c, t->line, t->match, &ere) < 0) {
 		mel_buf_free(&ere);
 		return -1;
+	}
+	const char *why = ere_too_costly(ere.s);
+	if (why) {
+		mel_buf_free(&ere);
+		return mel_fail(c->err, c->file, t->line, 0, "var-transform: bad match \"%s\": %s",
+				t->match, why);
 	}
 	regex_t re;
 	int rc = regcomp(&re, ere.s, REG_EXTENDED);

@@ -364,6 +364,15 @@ static void errors_have_lines(void **state)
 		  "      required-steps: 2\n    pipeline:\n      - runs: echo\n", 3, "required-steps" },
 		{ "package: {name: x, version: 1}\nvar-transforms:\n  - from: a\n    match: (?i)a\n"
 		  "    replace: b\n    to: c\n", 3, "not supported" },
+		/* glibc's regcomp would take seconds and gigabytes on these
+		 * (found by make fuzz-melange); Go refuses the first two */
+		{ "package: {name: x, version: 1}\nvar-transforms:\n  - from: a\n"
+		  "    match: a+++++++++++++++++++++++++++++++++++++++++\n    replace: b\n    to: c\n",
+		  3, "nested repetition" },
+		{ "package: {name: x, version: 1}\nvar-transforms:\n  - from: a\n"
+		  "    match: a{1001}\n    replace: b\n    to: c\n", 3, "repeat count" },
+		{ "package: {name: x, version: 1}\nvar-transforms:\n  - from: a\n"
+		  "    match: ((((a+)+)+)+){999}\n    replace: b\n    to: c\n", 3, "too large" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct mel_pool *p = mel_pool_new();
