@@ -438,6 +438,18 @@ static int one_ref(const char *verb, int argc, char **argv, const char **ref)
 	return 0;
 }
 
+/* Load the records into *r and find REF among them (the newest when
+ * NULL). Returns the record, or NULL (r released, the error printed). */
+static struct rec *load_ref(struct recs *r, const char *ref)
+{
+	if (recs_load(r) < 0)
+		return NULL;
+	struct rec *e = recs_find(r, ref);
+	if (!e)
+		recs_release(r);
+	return e;
+}
+
 static int history_inspect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -463,13 +475,9 @@ static int history_inspect(int argc, char **argv)
 	if (rc)
 		return rc;
 	struct recs r;
-	if (recs_load(&r) < 0)
+	struct rec *e = load_ref(&r, ref);
+	if (!e)
 		return KILN_EXIT_FAILED;
-	struct rec *e = recs_find(&r, ref);
-	if (!e) {
-		recs_release(&r);
-		return KILN_EXIT_FAILED;
-	}
 	json_t *j = e->j;
 	if (!strcmp(format, "json")) {
 		print_json(j);
@@ -624,13 +632,9 @@ static int history_logs(int argc, char **argv)
 	if (rc)
 		return rc;
 	struct recs r;
-	if (recs_load(&r) < 0)
+	struct rec *e = load_ref(&r, ref);
+	if (!e)
 		return KILN_EXIT_FAILED;
-	struct rec *e = recs_find(&r, ref);
-	if (!e) {
-		recs_release(&r);
-		return KILN_EXIT_FAILED;
-	}
 	json_t *vs = json_object_get(e->j, "vertices");
 	rc = KILN_EXIT_OK;
 	if (step) {
@@ -776,13 +780,9 @@ static int history_trace(int argc, char **argv)
 	if (rc)
 		return rc;
 	struct recs r;
-	if (recs_load(&r) < 0)
+	struct rec *e = load_ref(&r, ref);
+	if (!e)
 		return KILN_EXIT_FAILED;
-	struct rec *e = recs_find(&r, ref);
-	if (!e) {
-		recs_release(&r);
-		return KILN_EXIT_FAILED;
-	}
 	json_t *vs = json_object_get(e->j, "vertices");
 	size_t n = json_array_size(vs);
 	struct kiln_trace_vertex *tv = kiln__xcalloc(n + 1, sizeof(*tv));
