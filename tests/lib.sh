@@ -52,6 +52,53 @@ need_engine() { # need_engine: the local engine's env (DOCKER_HOST, BUILDKIT_HOS
 		exit 1
 	fi
 }
+# multistage_ctx DIR: the multi-stage build the docker-API suites share
+# (build_docker, classic, podman): DIR/ctx/data.txt and, outside that
+# context, DIR/df/app.Dockerfile with stages base (ARG WORD, COPY of
+# data.txt, a RUN writing /word.txt) and final (never built with
+# --target base).
+multistage_ctx() {
+	mkdir -p "$1/ctx" "$1/df"
+	echo "from the context" >"$1/ctx/data.txt"
+	cat >"$1/df/app.Dockerfile" <<'DF'
+FROM busybox AS base
+ARG WORD=unset
+COPY data.txt /data.txt
+RUN echo "word=$WORD" > /word.txt
+
+FROM base AS final
+RUN echo never-built > /never.txt
+DF
+}
+
+# engine_slot NAME NET PORTS: a free slot for a second private engine
+# (scripts/engine.sh with KILN_ENGINE_BRIDGE/BIP/REGISTRY_PORT): slot n of
+# 0-9 is free when its lock /tmp/kiln-NAME-test.n.lock can be taken, no
+# bridge kiln-NAMEn exists (a killed run's), no route covers NETn.1, and a
+# port of PORTSn0-PORTSn9 is free. Sets slot_bridge, slot_bip
+# (NETn.1/24), slot_port and slot_lock_fd (the lock, held until the test
+# exits); bails out when no slot is free.
+engine_slot() {
+	local name=$1 net=$2 ports=$3 n p
+	slot_bridge='' slot_bip='' slot_port='' slot_lock_fd=''
+	for n in 0 1 2 3 4 5 6 7 8 9; do
+		exec {slot_lock_fd}>"/tmp/kiln-$name-test.$n.lock"
+		if flock -n "$slot_lock_fd" && ! ip link show "kiln-$name$n" >/dev/null 2>&1 &&
+			! ip -4 route show to match "$net$n.1" | grep -vq '^default'; then
+			for p in $(seq "$ports${n}0" "$ports${n}9"); do
+				(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { slot_port=$p; break; }
+			done
+			if [ -n "$slot_port" ]; then
+				slot_bridge=kiln-$name$n slot_bip=$net$n.1/24
+				return 0
+			fi
+		fi
+		exec {slot_lock_fd}>&-
+	done
+	slot_lock_fd=''
+	echo "Bail out! no free slot for a second engine (bridge kiln-${name}0-9, ports ${ports}00-${ports}99)"
+	exit 1
+}
 need_tools() { # need_tools CMD...: bail out unless each is installed
 	local t
 	for t in "$@"; do

@@ -68,6 +68,22 @@ else
 	skip "symlinks out of the context" "cannot mount a tmpfs (needs root)"
 fi
 
+# rss_bound WHAT KB: kiln's peak RSS under 64 MiB. Under AddressSanitizer
+# (make SANITIZE=1) the figure is ASan's shadow memory and its 256 MB
+# quarantine of freed blocks, not kiln's: there the bound is skipped (the
+# plain build checks it in the same test command).
+asan=
+ldd "$KILN" 2>/dev/null | grep -q libasan && asan=1
+rss_bound() {
+	if [ -n "$asan" ]; then
+		skip "$1 under 64 MiB" "ASan build (peak ${2:-?} KiB includes its shadow and quarantine)"
+	elif [ -n "$2" ] && [ "$2" -lt 65536 ]; then
+		ok "$1 ${2} KiB (< 64 MiB)"
+	else
+		not_ok "$1 under 64 MiB" "peak: ${2:-?} KiB"
+	fi
+}
+
 # --- 3. a 10 MB line ---------------------------------------------------------------------
 mkdir -p "$hw/long"
 { printf 'FROM busybox\nRUN echo '; head -c 10485760 /dev/zero | tr '\0' a; printf '\n'; } >"$hw/long/Dockerfile"
@@ -77,13 +93,11 @@ expect_eq "a 10 MB Dockerfile line: exit 2" 2 "$rc"
 expect_match "a 10 MB Dockerfile line: one line naming Dockerfile:2" \
 	'^kiln: .*/long/Dockerfile:2:1: dockerfile line greater than max allowed size of 65535$' \
 	"$(cat "$hw/long.err")"
-kb=$(peak_kb "$hw/long.time")
-if [ -n "$kb" ] && [ "$kb" -lt 65536 ]; then ok "a 10 MB Dockerfile line: peak RSS ${kb} KiB (< 64 MiB)"; else
-	not_ok "a 10 MB Dockerfile line: peak RSS under 64 MiB" "peak: ${kb:-?} KiB"; fi
+rss_bound "a 10 MB Dockerfile line: peak RSS" "$(peak_kb "$hw/long.time")"
 /usr/bin/time -v -o "$hw/lint.time" "$KILN" lint "$hw/long/Dockerfile" >"$hw/lint.out" 2>&1
 rc=$?
 kb=$(peak_kb "$hw/lint.time")
-if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && [ -n "$kb" ] && [ "$kb" -lt 65536 ]; then
+if [ "$rc" -ge 1 ] && [ "$rc" -le 2 ] && [ -n "$kb" ] && { [ "$kb" -lt 65536 ] || [ -n "$asan" ]; }; then
 	ok "a 10 MB Dockerfile line: kiln lint exits $rc, peak RSS ${kb} KiB"
 else
 	not_ok "a 10 MB Dockerfile line: kiln lint fails cleanly, bounded memory" "exit $rc, peak ${kb:-?} KiB" \
@@ -100,7 +114,5 @@ DOCKER_HOST=$PRIV_HOST BUILDKIT_HOST= /usr/bin/time -v -o "$hw/sparse.time" \
 rc=$?
 expect_eq "a 1 GB sparse file in the context: exit 0, the image sees its size" \
 	"0 size=1073741824" "$rc $(grep -o 'size=[0-9]*$' "$hw/sparse.err" | tail -n 1)"
-kb=$(peak_kb "$hw/sparse.time")
-if [ -n "$kb" ] && [ "$kb" -lt 65536 ]; then ok "a 1 GB sparse file: kiln's peak RSS ${kb} KiB (< 64 MiB)"; else
-	not_ok "a 1 GB sparse file: kiln's peak RSS under 64 MiB" "peak: ${kb:-?} KiB"; fi
+rss_bound "a 1 GB sparse file: kiln's peak RSS" "$(peak_kb "$hw/sparse.time")"
 rm -f "$hw/sparse/big"

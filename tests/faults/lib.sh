@@ -29,33 +29,14 @@ alive() {
 
 priv_pid() { tr -dc '0-9' <"$PRIV_DIR/$1.pid" 2>/dev/null; }
 
-_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 priv_up() {
-	local n p log=${tmp:-/tmp}/priv-engine.log
+	local log=${tmp:-/tmp}/priv-engine.log
 	if [ "$(id -u)" != 0 ]; then
 		echo "Bail out! fault tests need root to start a private engine"
 		exit 1
 	fi
-	for n in 0 1 2 3 4 5 6 7 8 9; do
-		exec {_priv_lock}>"/tmp/kiln-fault-test.$n.lock"
-		if flock -n "$_priv_lock"; then
-			_priv_bridge=kiln-fault$n _priv_bip=172.30.23$n.1/24
-			if ! ip link show "$_priv_bridge" >/dev/null 2>&1 &&
-				! ip -4 route show to match "172.30.23$n.1" | grep -vq '^default'; then
-				for p in $(seq "53${n}0" "53${n}9"); do
-					_port_busy "$p" || { _priv_port=$p; break; }
-				done
-				[ -n "$_priv_port" ] && break
-			fi
-		fi
-		exec {_priv_lock}>&-
-		_priv_bridge='' _priv_bip=''
-	done
-	if [ -z "$_priv_port" ]; then
-		echo "Bail out! no free slot for a private engine (bridge kiln-fault0-9, ports 5300-5399)"
-		exit 1
-	fi
+	engine_slot fault 172.30.23 53
+	_priv_bridge=$slot_bridge _priv_bip=$slot_bip _priv_port=$slot_port _priv_lock=$slot_lock_fd
 	PRIV_DIR=$(mktemp -d /var/tmp/kiln-fault.XXXXXX)
 	PRIV_HOST=unix://$PRIV_DIR/docker.sock
 	PRIV_REG=127.0.0.1:$_priv_port

@@ -115,17 +115,7 @@ kbuild --progress=quiet -o type=local,dest="$tmp/out" examples/hello
 expect_match "-o type=local: refused the same way" '^kiln: -o type=local,dest=.*not supported by the docker backend' "$err"
 
 # --- 8. -f outside the context, --build-arg, --label, --target ------------------------
-mkdir -p "$tmp/ctx" "$tmp/df"
-echo "from the context" >"$tmp/ctx/data.txt"
-cat >"$tmp/df/app.Dockerfile" <<'EOF'
-FROM busybox AS base
-ARG WORD=unset
-COPY data.txt /data.txt
-RUN echo "word=$WORD" > /word.txt
-
-FROM base AS final
-RUN echo never-built > /never.txt
-EOF
+multistage_ctx "$tmp"
 kiln_abs=$(cd "$(dirname "$KILN")" && pwd)/$(basename "$KILN")
 (cd "$tmp" && timeout 300 "$kiln_abs" build --addr "$ADDR" --progress=quiet \
 	-f df/app.Dockerfile --target base --build-arg WORD=kiln --label org.kiln.test=yes \

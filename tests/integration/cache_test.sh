@@ -54,7 +54,7 @@ pdir=${pdir%/docker.sock}
 [ -e "$pdir/.kiln-engine" ] || pdir=
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kiln-cache.XXXXXX")
-eng_dir='' port='' bridge='' bip='' lock_fd=''
+eng_dir='' port='' bridge='' bip=''
 eng2() { # engine.sh for the cold engine only
 	[ -n "$eng_dir" ] && [ "$eng_dir" != "$pdir" ] || return 1
 	env KILN_ENGINE_DIR="$eng_dir" KILN_REGISTRY_PORT="$port" KILN_ENGINE_BRIDGE="$bridge" \
@@ -100,27 +100,8 @@ if [ "$(id -u)" != 0 ]; then
 	tap_done
 	exit
 fi
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for n in 0 1 2 3 4 5 6 7 8 9; do
-	exec {lock_fd}>"/tmp/kiln-cache-test.$n.lock"
-	if flock -n "$lock_fd"; then
-		bridge=kiln-cache$n bip=172.30.23$n.1/24
-		# a bridge of that name (from a killed run) or a route to the subnet: next slot
-		if ! ip link show "$bridge" >/dev/null 2>&1 &&
-			! ip -4 route show to match "172.30.23$n.1" | grep -vq '^default'; then
-			for p in $(seq "53${n}0" "53${n}9"); do
-				port_busy "$p" || { port=$p; break; }
-			done
-			[ -n "$port" ] && break
-		fi
-	fi
-	exec {lock_fd}>&-
-	bridge='' bip=''
-done
-if [ -z "$port" ]; then
-	echo "Bail out! no free slot for a second engine (bridge kiln-cache0-9, ports 5300-5399)"
-	exit 1
-fi
+engine_slot cache 172.30.23 53
+bridge=$slot_bridge bip=$slot_bip port=$slot_port
 eng_dir=$(mktemp -d /var/tmp/kiln-cache.XXXXXX)
 cold=unix://$eng_dir/docker.sock
 if eng2 up >"$tmp/eng2.env" 2>"$tmp/eng2.log" && "$DOCKER" -H "$cold" version >/dev/null 2>&1; then

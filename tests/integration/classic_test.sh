@@ -88,17 +88,7 @@ expect_eq "json: job.finished has status 0 and the image ID" "0 $first_id" \
 	"$(printf '%s\n' "$err" | jq -r 'select(.type == "job.finished") | "\(.status) \(.config_digest)"' 2>/dev/null)"
 
 # --- 3. multi-stage: -f, --target, --build-arg ------------------------------------------
-mkdir -p "$tmp/ctx" "$tmp/df"
-echo "from the context" >"$tmp/ctx/data.txt"
-cat >"$tmp/df/app.Dockerfile" <<'EOF'
-FROM busybox AS base
-ARG WORD=unset
-COPY data.txt /data.txt
-RUN echo "word=$WORD" > /word.txt
-
-FROM base AS final
-RUN echo never-built > /never.txt
-EOF
+multistage_ctx "$tmp"
 DOCKER_BUILDKIT=0 kbuild --progress=plain -f "$tmp/df/app.Dockerfile" --target base \
 	--build-arg WORD=kiln -t "$OTHER" "$tmp/ctx"
 expect_eq "multi-stage -f, --target: exit 0" 0 "$rc"

@@ -85,17 +85,7 @@ expect_eq "rebuild: the 4 steps after each FROM are CACHED" 4 \
 cached_id=$(pm image inspect -f '{{.Id}}' "$TAG" 2>/dev/null)
 
 # --- 3. multi-stage: -f outside the context, --target, --build-arg, --label --------
-mkdir -p "$tmp/ctx" "$tmp/df"
-echo "from the context" >"$tmp/ctx/data.txt"
-cat >"$tmp/df/app.Dockerfile" <<'EOF'
-FROM busybox AS base
-ARG WORD=unset
-COPY data.txt /data.txt
-RUN echo "word=$WORD" > /word.txt
-
-FROM base AS final
-RUN echo never-built > /never.txt
-EOF
+multistage_ctx "$tmp"
 kbuild --progress=plain -f "$tmp/df/app.Dockerfile" --target base --build-arg WORD=kiln \
 	--label org.kiln.test=yes -t "$OTHER" "$tmp/ctx"
 expect_eq "multi-stage -f, --target: exit 0" 0 "$rc"
