@@ -12,10 +12,11 @@ min=${1:?usage: bench/fuzz-long.sh MINUTES [JOBS]}
 jobs=${2:-1}
 build=${BUILD:-build}
 secs=$((min * 60))
-targets=$(make -s --no-print-directory -f Makefile -f - fuzz-targets <<'MK'
+targets=$(make -s --no-print-directory -f Makefile -f - fuzz-targets 2>/dev/null <<'MK'
 fuzz-targets: ; @echo $(FUZZ_TARGETS)
 MK
 )
+[ -n "$targets" ] || { echo "fuzz-long: no FUZZ_TARGETS in the Makefile" >&2; exit 2; }
 for t in $targets; do
 	make -s -j2 BUILD="$build" "$build/fuzz/fuzz_$t" || exit 2
 done
