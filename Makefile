@@ -41,9 +41,18 @@ ALL_LDFLAGS = $(SANLD) $(LDFLAGS)
 
 # Libraries of the core (Lua for kiln.lua, jansson for JSON replay/plan,
 # protobuf-c and libcrypto's SHA-256 for the LLB graph builder); plugins
-# list theirs in plugins/<dir>/pkgs.
-CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto libarchive libcurl
-CORE_CFLAGS := $(shell $(PKG) --cflags $(CORE_PKGS) 2>/dev/null)
+# list theirs in plugins/<dir>/pkgs. libcurl (engine ping, registry) and
+# libarchive (tar contexts) are not linked: core/lazylib.c opens them by
+# SONAME on first use, so commands that need neither do not load them
+# (core/lazylib.h says why).
+CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto
+CORE_LAZY_PKGS := libarchive libcurl
+# SONAME of the lib<name>.so that pkg-config's libdir holds, else fallback.
+soname = $(or $(shell objdump -p "$$($(PKG) --variable=libdir $(1) 2>/dev/null)/$(2)" 2>/dev/null | \
+	awk '$$1 == "SONAME" { print $$2 }'),$(3))
+CORE_CFLAGS := $(shell $(PKG) --cflags $(CORE_PKGS) $(CORE_LAZY_PKGS) 2>/dev/null) \
+	-DKILN_LIBCURL_SONAME='"$(call soname,libcurl,libcurl.so,libcurl.so.4)"' \
+	-DKILN_LIBARCHIVE_SONAME='"$(call soname,libarchive,libarchive.so,libarchive.so.13)"'
 CORE_LIBS := $(shell $(PKG) --libs $(CORE_PKGS) 2>/dev/null) -ldl -lpthread
 
 # ---- generated protobuf code (never committed) ----

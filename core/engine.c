@@ -7,8 +7,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 
+#include "lazylib.h"
 #include "cli.h"
 #include "util.h"
 
@@ -40,6 +40,7 @@ const struct kiln_backend *kiln__pick_backend(struct kiln_ctx *ctx, const char *
 {
 	const struct kiln_backend *best = NULL;
 	int best_score = 0;
+	kiln__registry_want_kind(&ctx->reg, KILN_KIND_BACKEND); /* probe() them all */
 	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
 		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
 		if (e->kind != KILN_KIND_BACKEND || !provides(e->vt, need))
@@ -173,24 +174,13 @@ const char *kiln__engine_addr(const char *flag)
 static const struct kiln_backend *backend_named(struct kiln_ctx *ctx, const char *name,
 						enum kiln_need need)
 {
-	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
-		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
-		const struct kiln_backend *b = e->vt;
-		if (e->kind == KILN_KIND_BACKEND && strcmp(b->name, name) == 0)
-			return provides(b, need) ? b : NULL;
-	}
-	return NULL;
+	const struct kiln_reg_entry *e = kiln__registry_want(&ctx->reg, KILN_KIND_BACKEND, name);
+	return e && provides(e->vt, need) ? e->vt : NULL;
 }
 
 static bool backend_exists(struct kiln_ctx *ctx, const char *name)
 {
-	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
-		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
-		if (e->kind == KILN_KIND_BACKEND &&
-		    strcmp(((const struct kiln_backend *)e->vt)->name, name) == 0)
-			return true;
-	}
-	return false;
+	return kiln__registry_want(&ctx->reg, KILN_KIND_BACKEND, name) != NULL;
 }
 
 /* The backend that pushes from the image store of the Docker API at addr. */

@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "lazylib.h"
 #include "imageinfo.h"
 #include "util.h"
 

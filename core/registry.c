@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "lazylib.h"
 #include "dockercfg.h"
 #include "registry.h"
 #include "util.h"
