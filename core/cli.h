@@ -30,6 +30,9 @@ struct kiln_ctx {
 #define KILN_CMD_FRONTENDS 0x4u
 #define KILN_CMD_BACKENDS 0x8u
 #define KILN_CMD_RENDERERS 0x10u
+/* Loads no plugin before run(): run() asks the registry for the ones it
+ * needs (loader.h, kiln__registry_want); `kiln build`. */
+#define KILN_CMD_LAZY 0x20u
 
 struct kiln_cmd {
 	const char *name;

@@ -346,15 +346,21 @@ const struct kiln_frontend *kiln__pick_frontend(struct kiln_ctx *ctx, const char
 {
 	const char *base = strrchr(file, '/');
 	base = base ? base + 1 : file;
-	for (size_t i = 0; i < ctx->reg.n_entries; i++) {
-		const struct kiln_reg_entry *e = &ctx->reg.entries[i];
-		if (e->kind != KILN_KIND_FRONTEND)
-			continue;
-		const struct kiln_frontend *f = e->vt;
-		for (const char *const *p = f->patterns; p && *p; p++)
-			if (fnmatch(*p, base, 0) == 0)
-				return f;
-	}
+	/* Frontend files are opened one at a time, in search order, until
+	 * one reads this file (loader.h, kiln__registry_load_next). */
+	size_t seen = 0;
+	do {
+		for (size_t i = seen; i < ctx->reg.n_entries; i++) {
+			const struct kiln_reg_entry *e = &ctx->reg.entries[i];
+			if (e->kind != KILN_KIND_FRONTEND)
+				continue;
+			const struct kiln_frontend *f = e->vt;
+			for (const char *const *p = f->patterns; p && *p; p++)
+				if (fnmatch(*p, base, 0) == 0)
+					return f;
+		}
+		seen = ctx->reg.n_entries;
+	} while (kiln__registry_load_next(&ctx->reg, KILN_KIND_FRONTEND));
 	return NULL;
 }
 

@@ -99,6 +99,8 @@ static int refuse(struct kiln_registry *reg, struct kiln_err *err, int code,
 	kiln__sb_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	kiln__err(err, code, "%s", kiln__sb_str(&sb));
+	if (reg->warn_refused)
+		kiln__log(KILN_LOG_WARN, "%s", kiln__sb_str(&sb));
 	kiln__strv_push_owned(&reg->refused, kiln__sb_detach(&sb));
 	return code;
 }
@@ -302,32 +304,114 @@ size_t kiln__registry_load_all(struct kiln_registry *reg)
 	return kiln__registry_load_kinds(reg, KILN_KINDS_ALL);
 }
 
-size_t kiln__registry_load_kinds(struct kiln_registry *reg, unsigned kinds)
+static bool was_opened(const struct kiln_registry *reg, const char *path)
 {
-	size_t before = reg->refused.n;
+	for (size_t i = 0; i < reg->opened.n; i++)
+		if (strcmp(reg->opened.v[i], path) == 0)
+			return true;
+	return false;
+}
+
+/* Which files a walk of the search path opens. */
+struct pick {
+	unsigned kinds;    /* KILN_KIND_BIT mask of prefixed files to open */
+	bool others;       /* files without a kind prefix too */
+	const char *exact; /* only this file name (kinds and others ignored) */
+	size_t max;        /* stop after opening this many; 0: no limit */
+};
+
+/* Open, in search-path and name order, the files pick selects that are
+ * not open yet. Returns how many were opened. */
+static size_t walk(struct kiln_registry *reg, const struct pick *pk)
+{
+	size_t opened = 0;
 	struct kiln_strv dirs = { 0 };
 	kiln__plugin_path(&dirs);
-	for (size_t i = 0; i < dirs.n; i++) {
-		kiln__strv_push(&reg->searched, dirs.v[i]);
+	for (size_t i = 0; i < dirs.n && !(pk->max && opened >= pk->max); i++) {
+		bool listed = false;
+		for (size_t k = 0; k < reg->searched.n && !listed; k++)
+			listed = strcmp(reg->searched.v[k], dirs.v[i]) == 0;
+		if (!listed)
+			kiln__strv_push(&reg->searched, dirs.v[i]);
 		struct dirent **names = NULL;
 		int n = scandir(dirs.v[i], &names, so_filter, alphasort);
 		for (int j = 0; j < n; j++) {
-			enum kiln_plugin_kind k = kiln__plugin_file_kind(names[j]->d_name);
-			if (k && !(kinds & KILN_KIND_BIT(k))) {
-				free(names[j]);
-				continue; /* a kind this command does not use */
+			const char *base = names[j]->d_name;
+			enum kiln_plugin_kind k = kiln__plugin_file_kind(base);
+			bool want = pk->exact ? strcmp(base, pk->exact) == 0
+					      : k ? (pk->kinds & KILN_KIND_BIT(k)) != 0 : pk->others;
+			if (want && !(pk->max && opened >= pk->max)) {
+				char *path = kiln__xasprintf("%s/%s", dirs.v[i], base);
+				struct stat st;
+				if (!was_opened(reg, path) && stat(path, &st) == 0 &&
+				    S_ISREG(st.st_mode)) {
+					kiln__strv_push(&reg->opened, path);
+					kiln__registry_load(reg, path, NULL);
+					opened++;
+				}
+				free(path);
 			}
-			char *path = kiln__xasprintf("%s/%s", dirs.v[i], names[j]->d_name);
-			struct stat st;
-			if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-				kiln__registry_load(reg, path, NULL);
-			free(path);
 			free(names[j]);
 		}
 		free(names);
 	}
 	kiln__strv_release(&dirs);
+	return opened;
+}
+
+size_t kiln__registry_load_kinds(struct kiln_registry *reg, unsigned kinds)
+{
+	size_t before = reg->refused.n;
+	walk(reg, &(struct pick){ .kinds = kinds & ~reg->kinds_done, .others = !reg->others_done });
+	reg->kinds_done |= kinds;
+	reg->others_done = true;
 	return reg->refused.n - before;
+}
+
+static void others_once(struct kiln_registry *reg)
+{
+	if (!reg->others_done) {
+		walk(reg, &(struct pick){ .others = true });
+		reg->others_done = true;
+	}
+}
+
+const struct kiln_reg_entry *kiln__registry_want(struct kiln_registry *reg,
+						 enum kiln_plugin_kind kind,
+						 const char *name)
+{
+	others_once(reg);
+	const struct kiln_reg_entry *e = kiln__registry_find(reg, kind, name);
+	if (e || (reg->kinds_done & KILN_KIND_BIT(kind)))
+		return e;
+	char *file = kiln__xasprintf("%s-%s.so", kiln__kind_name(kind), name);
+	if (!strchr(name, '/'))
+		walk(reg, &(struct pick){ .exact = file });
+	free(file);
+	if ((e = kiln__registry_find(reg, kind, name)))
+		return e;
+	kiln__registry_want_kind(reg, kind);
+	return kiln__registry_find(reg, kind, name);
+}
+
+void kiln__registry_want_kind(struct kiln_registry *reg, enum kiln_plugin_kind kind)
+{
+	others_once(reg);
+	if (!(reg->kinds_done & KILN_KIND_BIT(kind))) {
+		walk(reg, &(struct pick){ .kinds = KILN_KIND_BIT(kind) });
+		reg->kinds_done |= KILN_KIND_BIT(kind);
+	}
+}
+
+bool kiln__registry_load_next(struct kiln_registry *reg, enum kiln_plugin_kind kind)
+{
+	others_once(reg);
+	if (reg->kinds_done & KILN_KIND_BIT(kind))
+		return false;
+	if (walk(reg, &(struct pick){ .kinds = KILN_KIND_BIT(kind), .max = 1 }))
+		return true;
+	reg->kinds_done |= KILN_KIND_BIT(kind);
+	return false;
 }
 
 void kiln__registry_release(struct kiln_registry *reg)
@@ -338,5 +422,6 @@ void kiln__registry_release(struct kiln_registry *reg)
 	free(reg->entries);
 	kiln__strv_release(&reg->searched);
 	kiln__strv_release(&reg->refused);
+	kiln__strv_release(&reg->opened);
 	memset(reg, 0, sizeof(*reg));
 }

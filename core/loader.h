@@ -34,6 +34,11 @@ struct kiln_registry {
 	struct kiln_strv searched;  /* directories looked in, in order */
 	struct kiln_strv refused;   /* one-line reasons, "plugin FILE: …" */
 	struct kiln_plugin *loading; /* plugin whose entry is running */
+	/* Lazy loading (kiln__registry_want and friends): */
+	struct kiln_strv opened;    /* every file opened so far, refused or not */
+	unsigned kinds_done;        /* KILN_KIND_BIT of kinds fully loaded */
+	bool others_done;           /* files without a kind prefix opened */
+	bool warn_refused;          /* log each refusal as a warning when it happens */
 };
 
 const char *kiln__kind_name(enum kiln_plugin_kind kind);
@@ -63,6 +68,30 @@ size_t kiln__registry_load_all(struct kiln_registry *reg);
  * "frontend-*.so", "backend-*.so", "renderer-*.so". Files named otherwise
  * are always loaded. docs/plugins.md, "Where kiln looks". */
 size_t kiln__registry_load_kinds(struct kiln_registry *reg, unsigned kinds);
+
+/*
+ * Lazy loading, for commands that load plugins as they need them (`kiln
+ * build`). Each of these first opens every file without a kind prefix
+ * (once), then only what it needs; no file is opened twice.
+ *
+ * kiln__registry_want: the vtable of kind and name, opening the files
+ * named "<kind>-<name>.so" in search-path order, and only if none of them
+ * registers it, every other file of that kind. NULL when no plugin has it.
+ *
+ * kiln__registry_want_kind: opens every file of kind (for a choice among
+ * all of them, e.g. the backends' probe()).
+ *
+ * kiln__registry_load_next: opens the next file of kind in search-path
+ * and name order that is not open yet; false when there is none (kind is
+ * then fully loaded). kiln__pick_frontend calls it until a frontend's
+ * patterns match, so a Dockerfile build opens frontend-dockerfile.so and
+ * not frontend-melange.so.
+ */
+const struct kiln_reg_entry *kiln__registry_want(struct kiln_registry *reg,
+						 enum kiln_plugin_kind kind,
+						 const char *name);
+void kiln__registry_want_kind(struct kiln_registry *reg, enum kiln_plugin_kind kind);
+bool kiln__registry_load_next(struct kiln_registry *reg, enum kiln_plugin_kind kind);
 
 /* The kind a plugin file's name promises ("renderer-tty.so": renderer),
  * or 0 when the name has no kind prefix. */

@@ -23,7 +23,7 @@ static int cmd_version(struct kiln_ctx *ctx, int argc, char **argv);
 	"      --tlsdir DIR           DIR/ca.pem, DIR/cert.pem and DIR/key.pem\n"
 
 const struct kiln_cmd kiln__commands[] = {
-	{ "build", kiln__cmd_build, KILN_CMD_PLUGINS,
+	{ "build", kiln__cmd_build, KILN_CMD_LAZY,
 	  "kiln build [OPTIONS] PATH | -",
 	  "Build an image from a Dockerfile and a build context",
 	  "Options:\n"
@@ -356,13 +356,12 @@ int main(int argc, char **argv)
 			 : (cmd->flags & KILN_CMD_FRONTENDS ? KILN_KIND_BIT(KILN_KIND_FRONTEND) : 0) |
 			   (cmd->flags & KILN_CMD_BACKENDS ? KILN_KIND_BIT(KILN_KIND_BACKEND) : 0) |
 			   (cmd->flags & KILN_CMD_RENDERERS ? KILN_KIND_BIT(KILN_KIND_RENDERER) : 0);
+	/* `kiln plugins` reports refusals itself; others warn as they
+	 * happen (a KILN_CMD_LAZY command loads plugins while it runs). */
+	ctx.reg.warn_refused = cmd->run != kiln__cmd_plugins;
 	if (kinds) {
 		kiln__registry_load_kinds(&ctx.reg, kinds);
 		ctx.plugins_loaded = true;
-		/* `kiln plugins` reports refusals itself; others warn. */
-		if (cmd->run != kiln__cmd_plugins)
-			for (size_t k = 0; k < ctx.reg.refused.n; k++)
-				kiln__log(KILN_LOG_WARN, "%s", ctx.reg.refused.v[k]);
 	}
 	optind = 1;
 	int rc = cmd->run(&ctx, argc - i, argv + i);

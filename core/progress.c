@@ -40,7 +40,7 @@ int kiln__progress_open(struct kiln_ctx *ctx, const struct kiln_progress_opts *p
 		/* The live view only when both the progress stream and stdout
 		 * are terminals; `kiln build . > log` gets plain lines. */
 		bool live = is_tty && isatty(1) == 1 && !dumb &&
-			    kiln__registry_find(&ctx->reg, KILN_KIND_RENDERER, "tty");
+			    kiln__registry_want(&ctx->reg, KILN_KIND_RENDERER, "tty");
 		name = live ? "tty" : "plain";
 	} else if (strcmp(mode, "rawjson") == 0) {
 		name = "json"; /* buildx's name for the raw event stream */
@@ -49,7 +49,7 @@ int kiln__progress_open(struct kiln_ctx *ctx, const struct kiln_progress_opts *p
 	struct kiln_bus *bus = kiln__bus_new();
 	if (strcmp(name, "quiet") != 0) {
 		const struct kiln_reg_entry *e =
-			kiln__registry_find(&ctx->reg, KILN_KIND_RENDERER, name);
+			kiln__registry_want(&ctx->reg, KILN_KIND_RENDERER, name);
 		if (!e) {
 			kiln__bus_free(bus);
 			return kiln__err(err, KILN_E_NOTFOUND,

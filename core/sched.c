@@ -391,7 +391,7 @@ static int job_run(struct job *j, struct kiln_arena *a, char **tmpdir, bool *sol
 	const struct kiln_frontend *fe;
 	if (t->frontend) {
 		const struct kiln_reg_entry *e =
-			kiln__registry_find(&s->ctx->reg, KILN_KIND_FRONTEND, t->frontend);
+			kiln__registry_want(&s->ctx->reg, KILN_KIND_FRONTEND, t->frontend);
 		fe = e ? e->vt : NULL;
 		if (!fe)
 			return kiln__err_at(err, KILN_E_NOTFOUND, t->file, t->line, 0,
@@ -1139,6 +1139,9 @@ int kiln__cmd_build_plan(struct kiln_ctx *ctx, int argc, char **argv)
 	c.progress.fd = 2;
 	struct kiln_plan plan = { 0 };
 	struct sched s = { .ctx = ctx, .plan = &plan };
+	/* Jobs look plugins up from several threads: load every kind now,
+	 * before any starts (the registry is not locked). */
+	kiln__registry_load_kinds(&ctx->reg, KILN_KINDS_ALL);
 	int rc = parse_args(&c, argc, argv);
 	if (rc == 0)
 		rc = kiln__plan_cli_open(&c.plan, &plan, (const char *const *)argv + optind,

@@ -81,6 +81,36 @@ expect_eq "lazy: kiln replay opens renderers, not backends" \
 	"$tmp/lazy/misc.so $tmp/lazy/renderer-broken.so" \
 	"$(printf '%s\n' "$err" | sed -n 's/^kiln: warning: plugin \([^:]*\):.*/\1/p' | sort | tr '\n' ' ' | sed 's/ $//')"
 
+# kiln build opens plugins one at a time as it needs them: the unprefixed
+# file, frontend files in search order until one reads the input, the
+# backend the engine rules name (backend-<name>.so), the renderer
+# --progress names. Every other backend only when the name is not found.
+cp "$SO/no_entry.so" "$tmp/lazy/frontend-broken.so"
+opened() { printf '%s\n' "$err" | sed -n 's/^kiln: warning: plugin \([^:]*\):.*/\1/p' | tr '\n' ' ' | sed 's/ $//'; }
+run "$tmp/lazy" build --check "$tmp/lint"
+expect_eq "lazy build: --check exits 0" 0 "$rc"
+expect_eq "lazy build: --check opens the unprefixed file and the frontends before dockerfile's" \
+	"$tmp/lazy/misc.so $tmp/lazy/frontend-broken.so" "$(opened)"
+run "$tmp/lazy" build --progress=plain --addr unix:///nonexistent/kiln-abi.sock "$tmp/lint"
+expect_eq "lazy build: unreachable BuildKit address is exit 3" 3 "$rc"
+expect_eq "lazy build: no other backend or renderer file is opened" \
+	"$tmp/lazy/misc.so $tmp/lazy/frontend-broken.so" "$(opened)"
+run "$tmp/lazy" build --backend nosuch "$tmp/lint"
+expect_eq "lazy build: --backend with an unknown name is exit 2" 2 "$rc"
+expect_eq "lazy build: an unknown backend name opens every backend file" \
+	"$tmp/lazy/misc.so $tmp/lazy/backend-broken.so" "$(opened)"
+expect_match "lazy build: and says no backend has that name" "no backend plugin is named 'nosuch'" "$err"
+# libcurl and libarchive are opened on first use (core/lazylib.h), not at
+# start-up: the dynamic loader's own log lists what it mapped.
+maps=$(LD_DEBUG=files KILN_PLUGIN_PATH= "$KILN" build --check "$tmp/lint" 2>&1 >/dev/null | grep -o 'file=[^ ]*' | sort -u)
+expect_match "lazy libs: kiln build --check maps the dockerfile frontend" "frontend-dockerfile.so" "$maps"
+if printf '%s\n' "$maps" | grep -q 'libcurl\|libarchive\|frontend-melange\|backend-'; then
+	not_ok "lazy libs: kiln build --check maps no libcurl, libarchive, melange frontend or backend" "$maps"
+else ok "lazy libs: kiln build --check maps no libcurl, libarchive, melange frontend or backend"; fi
+maps=$(LD_DEBUG=files KILN_PLUGIN_PATH= "$KILN" build --export-context "$tmp/ctx.tar" "$tmp/lint" 2>&1 >/dev/null | grep -o 'file=[^ ]*' | sort -u)
+expect_match "lazy libs: --export-context opens libarchive when it writes the tar" "libarchive" "$maps"
+expect_eq "lazy libs: the tar holds the context" "Dockerfile" "$(tar -tf "$tmp/ctx.tar" 2>&1)"
+
 # The search path: never the current directory, and says where it looked.
 cp "$SO/good.so" "$tmp/good-in-cwd.so"
 out=$(cd "$tmp" && KILN_PLUGIN_PATH= "$KILN" plugins 2>&1); rc=$?
