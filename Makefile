@@ -40,12 +40,13 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANLD) $(LDFLAGS)
 
 # Libraries of the core (Lua for kiln.lua, jansson for JSON replay/plan,
-# protobuf-c and libcrypto's SHA-256 for the LLB graph builder); plugins
+# protobuf-c for the LLB graph builder, nettle's SHA-256 for digests,
+# libcrypto's base64); plugins
 # list theirs in plugins/<dir>/pkgs. libcurl (engine ping, registry) and
 # libarchive (tar contexts) are not linked: core/lazylib.c opens them by
 # SONAME on first use, so commands that need neither do not load them
 # (core/lazylib.h says why).
-CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto
+CORE_PKGS := lua5.4 jansson libprotobuf-c libcrypto nettle
 CORE_LAZY_PKGS := libarchive libcurl
 # SONAME of the lib<name>.so that pkg-config's libdir holds, else fallback.
 soname = $(or $(shell objdump -p "$$($(PKG) --variable=libdir $(1) 2>/dev/null)/$(2)" 2>/dev/null | \

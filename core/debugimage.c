@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "ops.pb-c.h"
 
@@ -96,12 +95,7 @@ void kiln__debug_watch_free(struct kiln_debug_watch *w)
 /* "sha256:<hex>" of b into out[72]: an op's digest is that of its bytes */
 static void op_digest(const ProtobufCBinaryData *b, char out[72])
 {
-	unsigned char md[32];
-	unsigned int n = 0;
-	EVP_Digest(b->data, b->len, md, &n, EVP_sha256(), NULL);
-	memcpy(out, "sha256:", 7);
-	for (unsigned int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+	kiln__sha256_digest(b->data, b->len, out);
 }
 
 int kiln__debug_root_def(const uint8_t *llb, size_t llb_len, const char *failed,

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "ops.pb-c.h"
 
@@ -229,23 +228,6 @@ static int copy_elem(void *dst, size_t size, size_t min, const void *array,
 	return copy_opts(dst, size, min, p, what, err);
 }
 
-/* "sha256:" + hex of SHA-256(data) into out. */
-static int sha256_digest(const uint8_t *data, size_t len,
-			 char out[KILN_GRAPH_DIGEST_SIZE], struct kiln_err *err)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
-		return kiln__err(err, KILN_E_UNSUPPORTED, "libcrypto: SHA-256 is not available");
-	memcpy(out, "sha256:", 7);
-	for (unsigned i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[8 + 2 * i] = hex[md[i] & 15];
-	}
-	out[71] = '\0';
-	return 0;
-}
 
 /*
  * Go's path.Clean of p, made absolute (client/llb normalizePath with the
@@ -683,9 +665,7 @@ static int build_finish(struct build *b, uint32_t n_outputs, struct kiln_graph_r
 	uint8_t *bytes = talloc(b, len ? len : 1, 1);
 	pb__op__pack(op, bytes);
 	char digest[KILN_GRAPH_DIGEST_SIZE];
-	rc = sha256_digest(bytes, len, digest, b->err);
-	if (rc < 0)
-		goto done;
+	kiln__sha256_digest(bytes, len, digest);
 	qsort(b->meta.caps, b->meta.n_caps, sizeof(b->meta.caps[0]), cmp_str);
 
 	uint32_t k = find_digest(g, digest);
@@ -1652,8 +1632,7 @@ int kiln__graph_marshal(struct kiln_graph *g, struct kiln_graph_ref result,
 	uint8_t *tbytes = kiln__arena_alloc(tmp, tlen);
 	pb__op__pack(&top, tbytes);
 	char tdigest[KILN_GRAPH_DIGEST_SIZE];
-	if ((rc = sha256_digest(tbytes, tlen, tdigest, err)) < 0)
-		goto done;
+	kiln__sha256_digest(tbytes, tlen, tdigest);
 	def.def[m].data = tbytes;
 	def.def[m].len = tlen;
 	qsort(term.caps, term.n_caps, sizeof(term.caps[0]), cmp_str);
@@ -1671,9 +1650,8 @@ int kiln__graph_marshal(struct kiln_graph *g, struct kiln_graph_ref result,
 	*len = size;
 	if (digest)
 		memcpy(digest, tdigest, KILN_GRAPH_DIGEST_SIZE);
-done:
 	kiln__arena_free(tmp);
-	return rc;
+	return 0;
 }
 
 int kiln__graph_digest(const struct kiln_graph *g, struct kiln_graph_ref ref,

@@ -1,12 +1,84 @@
-/* imageinfo.c: image size and layers from a Docker image store. */
+/* imageinfo.c: image size and layers from a Docker image store, and the
+ * state directory's memo of them (imageinfo.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "lazylib.h"
 #include "imageinfo.h"
+#include "logstore.h"
 #include "util.h"
+
+#define MEMO_VERSION 1
+
+static json_t *memo_load(const char *path)
+{
+	json_t *root = path ? json_load_file(path, 0, NULL) : NULL;
+	if (!json_is_object(root) ||
+	    json_integer_value(json_object_get(root, "version")) != MEMO_VERSION ||
+	    !json_is_object(json_object_get(root, "images"))) {
+		json_decref(root);
+		root = json_object();
+		json_object_set_new(root, "version", json_integer(MEMO_VERSION));
+		json_object_set_new(root, "images", json_object());
+	}
+	return root;
+}
+
+/* The memo's entry for image, if any. */
+static bool memo_get(const char *path, const char *image, struct kiln_event_job_finished *e)
+{
+	json_t *root = memo_load(path);
+	json_t *m = json_object_get(json_object_get(root, "images"), image);
+	json_int_t size = json_integer_value(json_object_get(m, "size"));
+	json_int_t layers = json_integer_value(json_object_get(m, "layers"));
+	bool hit = size > 0 && layers > 0 && layers <= UINT32_MAX;
+	if (hit) {
+		e->image_size = (int64_t)size;
+		e->image_layers = (uint32_t)layers;
+	}
+	json_decref(root);
+	return hit;
+}
+
+/* Add image to the memo, dropping the oldest entries beyond the limit;
+ * a temporary file renamed over the old one (the last writer wins). */
+static void memo_put(const char *path, const char *image,
+		     const struct kiln_event_job_finished *e)
+{
+	json_t *root = memo_load(path);
+	json_t *images = json_object_get(root, "images");
+	json_t *m = json_object();
+	json_object_set_new(m, "size", json_integer(e->image_size));
+	json_object_set_new(m, "layers", json_integer(e->image_layers));
+	json_object_set_new(m, "added_ns", json_integer(kiln__now_ns()));
+	json_object_set_new(images, image, m);
+	while (json_object_size(images) > KILN_IMAGE_INFO_KEEP) {
+		const char *k, *oldest = NULL;
+		json_int_t when = 0;
+		json_t *v;
+		json_object_foreach(images, k, v) {
+			json_int_t t = json_integer_value(json_object_get(v, "added_ns"));
+			if (!oldest || t < when)
+				oldest = k, when = t;
+		}
+		json_object_del(images, oldest);
+	}
+	char *tmp = kiln__xasprintf("%s.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd >= 0) {
+		bool ok = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) == 0;
+		ok = close(fd) == 0 && ok;
+		if (!ok || rename(tmp, path) < 0) {
+			kiln__log(KILN_LOG_DEBUG, "cannot write %s", path);
+			unlink(tmp);
+		}
+	}
+	free(tmp);
+	json_decref(root);
+}
 
 #define INSPECT_MS 3000L
 #define INSPECT_MAX (4u << 20) /* bytes of answer we read at most */
@@ -50,9 +122,18 @@ void kiln__image_info_fill(const char *backend, const char *addr,
 	const char *image = e->config_digest ? e->config_digest : e->image_digest;
 	if (!sock || !image || !plain_ref(image))
 		return;
-	CURL *c = curl_easy_init();
-	if (!c)
+	char *state = kiln__state_dir();
+	char *memo = state ? kiln__xasprintf("%s/images.json", state) : NULL;
+	free(state);
+	if (memo && memo_get(memo, image, e)) {
+		free(memo);
 		return;
+	}
+	CURL *c = curl_easy_init();
+	if (!c) {
+		free(memo);
+		return;
+	}
 	struct kiln_sb body = KILN_SB_INIT;
 	char *url = kiln__xasprintf("http://docker/images/%s/json", image);
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
@@ -75,9 +156,12 @@ void kiln__image_info_fill(const char *backend, const char *addr,
 		if (json_is_array(layers))
 			e->image_layers = (uint32_t)json_array_size(layers);
 		json_decref(root);
+		if (memo && e->image_size > 0 && e->image_layers > 0)
+			memo_put(memo, image, e);
 	} else {
 		kiln__log(KILN_LOG_DEBUG, "image %s: no size from %s (HTTP %ld)", image, sock,
 			  status);
 	}
 	kiln__sb_release(&body);
+	free(memo);
 }

@@ -169,12 +169,8 @@ int kiln__llb_print(FILE *out, const uint8_t *data, size_t len)
 	json_t *root = json_object(), *ops = json_array();
 	json_object_set_new(root, "digest", json_string(""));
 	for (size_t i = 0; i < def->n_def; i++) {
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned mdlen = 0;
-		EVP_Digest(def->def[i].data, def->def[i].len, md, &mdlen, EVP_sha256(), NULL);
-		char dg[80] = "sha256:";
-		for (unsigned k = 0; k < mdlen && k < 32; k++)
-			snprintf(dg + 7 + 2 * k, 3, "%02x", md[k]);
+		char dg[72];
+		kiln__sha256_digest(def->def[i].data, def->def[i].len, dg);
 		json_t *o = json_object();
 		json_object_set_new(o, "digest", json_string(dg));
 		Pb__Op *op = pb__op__unpack(NULL, def->def[i].len, def->def[i].data);

@@ -20,7 +20,6 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "lazylib.h"
 #include "dockercfg.h"
@@ -505,15 +504,6 @@ int kiln__registry_manifest_head(struct kiln_registry *r, const char *repo,
 	return rc;
 }
 
-static void sha256_digest(const char *body, size_t len, char out[72])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	unsigned int mdlen = 0;
-	EVP_Digest(body, len, md, &mdlen, EVP_sha256(), NULL);
-	int n = snprintf(out, 72, "sha256:");
-	for (unsigned i = 0; i < mdlen; i++)
-		n += snprintf(out + n, (size_t)(72 - n), "%02x", md[i]);
-}
 
 int kiln__registry_manifest_put(struct kiln_registry *r, const char *repo,
 				const char *reference, const char *mt, const char *body,
@@ -521,7 +511,7 @@ int kiln__registry_manifest_put(struct kiln_registry *r, const char *repo,
 {
 	struct reply rp = { 0 };
 	*out = (struct kiln_manifest_info){ 0 };
-	sha256_digest(body, len, out->digest);
+	kiln__sha256_digest(body, len, out->digest);
 	snprintf(out->media_type, sizeof(out->media_type), "%s", mt);
 	out->size = len;
 	int rc = manifest_call(r, "PUT", repo, reference, mt, body, len, &rp, err);

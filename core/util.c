@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <nettle/sha2.h>
+
 #include "util.h"
 
 static void oom(size_t size)
@@ -158,6 +160,27 @@ int64_t kiln__now_ns(void)
 int64_t kiln__mono_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC);
+}
+
+void kiln__sha256(const void *data, size_t len, uint8_t md[32])
+{
+	struct sha256_ctx c;
+	sha256_init(&c);
+	sha256_update(&c, len, data);
+	sha256_digest(&c, SHA256_DIGEST_SIZE, md);
+}
+
+void kiln__sha256_digest(const void *data, size_t len, char out[72])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t md[32];
+	kiln__sha256(data, len, md);
+	memcpy(out, "sha256:", 7);
+	for (unsigned i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hex[md[i] >> 4];
+		out[8 + 2 * i] = hex[md[i] & 15];
+	}
+	out[71] = '\0';
 }
 
 /* Copy src into a fixed buffer, truncating; never overflows. */

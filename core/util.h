@@ -48,6 +48,12 @@ int64_t kiln__now_ns(void);
 /* Monotonic clock, ns. */
 int64_t kiln__mono_ns(void);
 
+/* SHA-256 of len bytes (nettle: no provider set-up, unlike OpenSSL 3's
+ * EVP, whose first digest maps ~2 MB more of libcrypto). */
+void kiln__sha256(const void *data, size_t len, uint8_t md[32]);
+/* The same as a digest string: "sha256:" + 64 lowercase hex + NUL. */
+void kiln__sha256_digest(const void *data, size_t len, char out[72]);
+
 /* Error reports (core side of kiln_host.error / error_at). */
 int kiln__err(struct kiln_err *err, int code, const char *fmt, ...)
 	KILN_PRINTF(3, 4);

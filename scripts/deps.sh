@@ -14,7 +14,8 @@ PKGS=(
 	libxml2-dev      # tests/unit/test_trace.c parses the trace's SVG and HTML (tests only)
 	libxml2-utils    # xmllint: trace_test.sh reads Chromium's DOM of the trace page
 	libcurl4-openssl-dev  # HTTP for the Docker Engine API backend (well kept)
-	libssl-dev       # SHA-256 (libcrypto) for digests
+	libssl-dev       # libcrypto: base64, TLS keys for tcp:// BuildKit
+	nettle-dev       # SHA-256 for digests (no set-up cost, unlike OpenSSL 3's EVP)
 	zlib1g-dev       # gzip members of .apk packages (plugins/frontend-melange/apk.c)
 	# apk-tools (tests/apk/run.sh) is not in Debian 12: those checks skip
 	# unless APK= names an apk built from apk-tools' source

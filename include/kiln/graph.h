@@ -388,7 +388,7 @@ typedef int kiln_graph_add_file_fn(struct kiln_graph *graph,
  * is NULL it is one heap block the caller frees with kiln_host.free().
  * digest, when not NULL, receives the terminal op's digest
  * ("sha256:<hex>", NUL-terminated). Errors: KILN_E_INVALID (result is
- * scratch or unknown), KILN_E_UNSUPPORTED (libcrypto has no SHA-256).
+ * scratch or unknown).
  */
 typedef int kiln_graph_marshal_fn(struct kiln_graph *graph,
 				  struct kiln_graph_ref result,

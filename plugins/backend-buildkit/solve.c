@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
+#include <nettle/sha2.h>
 
 #include "buildkit.h"
 #include "control.pb-c.h"
@@ -611,8 +611,13 @@ static void session_names(struct buildkit_session *s, const struct kiln_build_de
 	char abs[PATH_MAX], key[128];
 	if (!ctx || !realpath(ctx, abs))
 		snprintf(abs, sizeof(abs), "%s", ctx ? ctx : cwd);
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	SHA256((const unsigned char *)abs, strlen(abs), md);
+	/* nettle, not OpenSSL: libcrypto's first digest sets up its
+	 * providers, ~2 MB of resident memory for one hash */
+	uint8_t md[SHA256_DIGEST_SIZE];
+	struct sha256_ctx sc;
+	sha256_init(&sc);
+	sha256_update(&sc, strlen(abs), (const uint8_t *)abs);
+	sha256_digest(&sc, sizeof(md), md);
 	const char *cbase = strrchr(abs, '/');
 	cbase = cbase && cbase[1] ? cbase + 1 : abs;
 	int n = snprintf(key, sizeof(key), "%.40s:", cbase);
