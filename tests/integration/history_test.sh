@@ -98,6 +98,20 @@ cold=$(hist inspect --format json "$id_cold")
 expect_eq "record: image size and layers are the engine's" \
 	"$("$DOCKER" image inspect -f '{{.Size}} {{len .RootFS.Layers}}' "$(printf '%s' "$cold" | jq -r .config_digest)" 2>&1)" \
 	"$(printf '%s' "$cold" | jq -r '"\(.image_size) \(.image_layers)"')"
+cold_id=$(printf '%s' "$cold" | jq -r .config_digest)
+expect_eq "images.json remembers the image's size and layers by its ID" \
+	"$(printf '%s' "$cold" | jq -r '"\(.image_size) \(.image_layers)"')" \
+	"$(jq -r --arg id "$cold_id" '.images[$id] | "\(.size) \(.layers)"' "$KILN_STATE_DIR/images.json" 2>&1)"
+# A cached rebuild makes the same image ID: its size comes from the memo,
+# with no request to the engine, so libcurl is never loaded. (In a state
+# dir of its own holding only the memo: the records here stay three.)
+mkdir -p "$tmp/state-memo" && cp "$KILN_STATE_DIR/images.json" "$tmp/state-memo/"
+memo_out=$(KILN_STATE_DIR=$tmp/state-memo LD_DEBUG=files timeout 300 "$KILN" build --progress=plain -t "$TAG" "$ctx" 2>&1 >/dev/null)
+expect_match "cached rebuild: prints the remembered size" \
+	"image size .*, $(printf '%s' "$cold" | jq -r .image_layers) layers" "$memo_out"
+if printf '%s' "$memo_out" | grep -q 'file=libcurl'; then
+	not_ok "cached rebuild: libcurl is not loaded" "$(printf '%s' "$memo_out" | grep 'file=libcurl')"
+else ok "cached rebuild: libcurl is not loaded"; fi
 expect_eq "record: context bytes were counted, platform, exit status" "true 0 completed" \
 	"$(printf '%s' "$cold" | jq -r '"\(.context_bytes > 0) \(.exit_code) \(.status)"')"
 expect_eq "record: every vertex has a time; the RUN steps a duration" "true" \
