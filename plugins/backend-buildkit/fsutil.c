@@ -285,33 +285,18 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-/* Send one message; more: others follow soon, so it may wait in the
- * transport's buffer for them (the last of a run is sent with more false). */
-static int pipe_put(const struct buildkit_pipe *pipe, const void *data, size_t len, bool more)
-{
-	if (more && pipe->send_more)
-		return pipe->send_more(pipe->ctx, data, len);
-	return pipe->send(pipe->ctx, data, len);
-}
-
-/* Pack and send one Packet (more: as pipe_put). */
-static int send_packet_more(const struct kiln_host *host, const struct buildkit_pipe *pipe,
-			    const Fsutil__Types__Packet *p, bool more)
+/* Pack and send one Packet. */
+static int send_packet(const struct kiln_host *host, const struct buildkit_pipe *pipe,
+		       const Fsutil__Types__Packet *p)
 {
 	uint8_t small[1024];
 	size_t len = fsutil__types__packet__get_packed_size(p);
 	uint8_t *buf = len <= sizeof(small) ? small : host->alloc(len);
 	fsutil__types__packet__pack(p, buf);
-	int rc = pipe_put(pipe, buf, len, more);
+	int rc = pipe->send(pipe->ctx, buf, len);
 	if (buf != small)
 		host->free(buf);
 	return rc;
-}
-
-static int send_packet(const struct kiln_host *host, const struct buildkit_pipe *pipe,
-		       const Fsutil__Types__Packet *p)
-{
-	return send_packet_more(host, pipe, p, false);
 }
 
 static int send_simple(const struct kiln_host *host, const struct buildkit_pipe *pipe,
@@ -1002,9 +987,7 @@ static int sender_emit(struct walk *w, const char *path, const struct stat *st,
 	Fsutil__Types__Packet p = FSUTIL__TYPES__PACKET__INIT;
 	p.type = PKT_STAT;
 	p.stat = &m;
-	/* Buffered: the walk ends with the end marker, sent unbuffered, and
-	 * any REQ served in between ends with an unbuffered packet too. */
-	if (send_packet_more(host, sd->pipe, &p, true) < 0) {
+	if (send_packet(host, sd->pipe, &p) < 0) {
 		snprintf(w->err, sizeof(w->err), "sending the stat of %s: the call is gone", path);
 		return -1;
 	}
@@ -1035,9 +1018,8 @@ static int open_read_beneath(int dirfd, const char *rel)
 /* Answer one REQ: DATA chunks, then an empty DATA. A file that cannot be
  * opened (gone, or no longer a regular file) gets only the empty DATA, as
  * fsutil does. A short read is the end of the file (read_full reads until
- * the chunk is full or EOF), so a small file is one read and two packets;
- * both may wait in the transport's buffer while more REQs or STATs are
- * to come. 0, or -1 with sd->err. */
+ * the chunk is full or EOF), so a small file is one read and two packets.
+ * 0, or -1 with sd->err. */
 static int sender_serve(struct sender *sd, const struct req *q)
 {
 	uint8_t *data = sd->buf + DATA_HDR;
@@ -1065,12 +1047,6 @@ static int sender_serve(struct sender *sd, const struct req *q)
 			}
 			eof = n < BUILDKIT_FSUTIL_CHUNK;
 		}
-		bool more = n > 0;
-		if (!more) { /* the file's last packet: flush unless more follows */
-			pthread_mutex_lock(&sd->mu);
-			more = sd->q_len > 0 || !sd->walk_done;
-			pthread_mutex_unlock(&sd->mu);
-		}
 		uint8_t h[DATA_HDR];
 		size_t hl = 0;
 		h[hl++] = 0x08;
@@ -1084,7 +1060,7 @@ static int sender_serve(struct sender *sd, const struct req *q)
 			hl += put_varint(h + hl, (uint64_t)n);
 		}
 		memcpy(data - hl, h, hl);
-		if (pipe_put(sd->pipe, data - hl, hl + (size_t)n, more) < 0) {
+		if (sd->pipe->send(sd->pipe->ctx, data - hl, hl + (size_t)n) < 0) {
 			snprintf(sd->err, sizeof(sd->err), "sending %s: the call is gone", q->path);
 			if (fd >= 0)
 				close(fd);

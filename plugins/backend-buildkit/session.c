@@ -175,9 +175,9 @@ static int pipe_recv(void *ctx, const uint8_t **data, size_t *len)
 	return 1;
 }
 
-static int pipe_send_flags(struct buildkit_scall *c, const void *data, size_t len,
-			   uint32_t flags)
+static int pipe_send(void *ctx, const void *data, size_t len)
 {
+	struct buildkit_scall *c = ctx;
 	grpc_slice s = len ? grpc_slice_from_copied_buffer(data, len) : grpc_empty_slice();
 	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
 	grpc_slice_unref(s);
@@ -188,7 +188,7 @@ static int pipe_send_flags(struct buildkit_scall *c, const void *data, size_t le
 		ops[n++] = (grpc_op){ .op = GRPC_OP_SEND_INITIAL_METADATA };
 		c->md_sent = true;
 	}
-	ops[n++] = (grpc_op){ .op = GRPC_OP_SEND_MESSAGE, .flags = flags,
+	ops[n++] = (grpc_op){ .op = GRPC_OP_SEND_MESSAGE,
 			      .data.send_message.send_message = bb };
 	bool ok = grpc_call_start_batch(c->call, ops, n, &c->tag_send, NULL) == GRPC_CALL_OK &&
 		  call_wait(c, &c->tag_send);
@@ -197,18 +197,6 @@ static int pipe_send_flags(struct buildkit_scall *c, const void *data, size_t le
 	return ok ? 0 : -1;
 }
 
-static int pipe_send(void *ctx, const void *data, size_t len)
-{
-	return pipe_send_flags(ctx, data, len, 0);
-}
-
-/* A message that may wait for the next: without the hint every message
- * is one write(2) and a wait for it, 20,000 of them for a context of
- * 20,000 files (grpc-go's client batches them the same way). */
-static int pipe_send_more(void *ctx, const void *data, size_t len)
-{
-	return pipe_send_flags(ctx, data, len, GRPC_WRITE_BUFFER_HINT);
-}
 
 /* ---- handlers kept here --------------------------------------------------------------- */
 
@@ -315,8 +303,7 @@ static void *call_main(void *arg)
 	char details[512] = "";
 	grpc_status_code code;
 	if (fn) {
-		struct buildkit_pipe pipe = { .ctx = c, .recv = pipe_recv, .send = pipe_send,
-					      .send_more = pipe_send_more };
+		struct buildkit_pipe pipe = { .ctx = c, .recv = pipe_recv, .send = pipe_send };
 		code = fn(srv->session, c, &pipe, details, sizeof(details));
 	} else {
 		code = GRPC_STATUS_UNIMPLEMENTED;

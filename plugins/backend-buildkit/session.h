@@ -43,11 +43,10 @@ struct buildkit_pipe {
 	/* Send one message (len <= BUILDKIT_MAX_SEND). 0, or <0 when the
 	 * call is gone. */
 	int (*send)(void *ctx, const void *data, size_t len);
-	/* As send, but the message may wait in the transport's buffer until
-	 * a later send (or about 64 KiB more) flushes it: gRPC's
-	 * GRPC_WRITE_BUFFER_HINT. A run of them must end with a send. NULL:
-	 * use send. */
-	int (*send_more)(void *ctx, const void *data, size_t len);
+	/* No "buffer this one" variant: gRPC core completes a send made with
+	 * GRPC_WRITE_BUFFER_HINT only once something flushes it, and a call
+	 * has one send in flight, so the sender would wait for the daemon's
+	 * next unrelated write (its health check, once a second). */
 };
 
 /* ---- what the session serves (filled by solve before the session starts) -- */

@@ -215,7 +215,7 @@ static void call_start(struct call *c, buildkit_handler_fn *fn, struct buildkit_
 	chan_init(&c->in);
 	chan_init(&c->out);
 	c->end = (struct end){ in ? in : &c->in, out ? out : &c->out, NULL };
-	c->pipe = (struct buildkit_pipe){ &c->end, end_recv, end_send, NULL };
+	c->pipe = (struct buildkit_pipe){ &c->end, end_recv, end_send };
 	assert_int_equal(pthread_create(&c->th, NULL, call_main, c), 0);
 }
 
