@@ -20,8 +20,12 @@ builds=${KILN_TEST_BUILDS:-build}
 passed=0 failed=0 skipped=0
 failures=()
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Sanitizer reports go to files (log_path appends the pid), so that each
+# is printed under the suite whose process wrote it, even when a test kept
+# the process's stderr to itself (exit 86 alone says little).
+san_dir=$(mktemp -d "${TMPDIR:-/tmp}/kiln-sanitizer.XXXXXX")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86:log_path=$san_dir/asan}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:log_path=$san_dir/ubsan}
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
 # run_suite NAME COMMAND...: runs a TAP-emitting program, counts results.
@@ -41,6 +45,14 @@ run_suite() {
 		f=1
 		echo "    not ok - $name exited with status $rc"
 	fi
+	local r
+	for r in "$san_dir"/asan.* "$san_dir"/ubsan.*; do
+		[ -f "$r" ] || continue
+		f=$((f + 1))
+		echo "    not ok - $name: a sanitizer report ($(basename "$r")):"
+		head -n 80 "$r" | sed 's/^/    #   /'
+		rm -f "$r"
+	done
 	[ "$f" -gt 0 ] && failures+=("$name")
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
@@ -105,5 +117,6 @@ if [ ${#failures[@]} -gt 0 ]; then
 	echo "# failed suites:"
 	printf '#   %s\n' "${failures[@]}"
 fi
+rm -rf "$san_dir"
 echo "check: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
