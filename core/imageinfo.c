@@ -1,8 +1,8 @@
 /* imageinfo.c: image size and layers from a Docker image store, and the
  * state directory's memo of them (imageinfo.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -43,8 +43,7 @@ static bool memo_get(const char *path, const char *image, struct kiln_event_job_
 	return hit;
 }
 
-/* Add image to the memo, dropping the oldest entries beyond the limit;
- * a temporary file renamed over the old one (the last writer wins). */
+/* Add image to the memo, dropping the oldest entries beyond the limit. */
 static void memo_put(const char *path, const char *image,
 		     const struct kiln_event_job_finished *e)
 {
@@ -55,28 +54,9 @@ static void memo_put(const char *path, const char *image,
 	json_object_set_new(m, "layers", json_integer(e->image_layers));
 	json_object_set_new(m, "added_ns", json_integer(kiln__now_ns()));
 	json_object_set_new(images, image, m);
-	while (json_object_size(images) > KILN_IMAGE_INFO_KEEP) {
-		const char *k, *oldest = NULL;
-		json_int_t when = 0;
-		json_t *v;
-		json_object_foreach(images, k, v) {
-			json_int_t t = json_integer_value(json_object_get(v, "added_ns"));
-			if (!oldest || t < when)
-				oldest = k, when = t;
-		}
-		json_object_del(images, oldest);
-	}
-	char *tmp = kiln__xasprintf("%s.XXXXXX", path);
-	int fd = mkstemp(tmp);
-	if (fd >= 0) {
-		bool ok = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) == 0;
-		ok = close(fd) == 0 && ok;
-		if (!ok || rename(tmp, path) < 0) {
-			kiln__log(KILN_LOG_DEBUG, "cannot write %s", path);
-			unlink(tmp);
-		}
-	}
-	free(tmp);
+	kiln__json_keep_newest(images, "added_ns", KILN_IMAGE_INFO_KEEP);
+	if (kiln__json_write_atomic(root, path) < 0)
+		kiln__log(KILN_LOG_DEBUG, "cannot write %s: %s", path, strerror(errno));
 	json_decref(root);
 }
 

@@ -38,36 +38,25 @@ static void *sym(void *h, const char *soname, const char *name)
 	return p;
 }
 
-static struct kiln__curl_api curl_api;
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+/* kiln__NAME(): the table of struct kiln__NAME_api, filled from SONAME by
+ * the X-list FUNCS the first time it is asked for. */
+#define LAZY_LIBRARY(name, FUNCS, soname)                                      \
+	static struct kiln__##name##_api name##_api;                           \
+	static pthread_once_t name##_once = PTHREAD_ONCE_INIT;                 \
+	static void name##_load(void)                                          \
+	{                                                                      \
+		void *h = open_lib(soname);                                    \
+		FUNCS(LOAD_##name)                                             \
+	}                                                                      \
+	const struct kiln__##name##_api *kiln__##name(void)                    \
+	{                                                                      \
+		pthread_once(&name##_once, name##_load);                       \
+		return &name##_api;                                            \
+	}
 
-static void curl_load(void)
-{
-	void *h = open_lib(KILN_LIBCURL_SONAME);
-#define LOAD(f) curl_api.f = (__typeof__(curl_api.f))sym(h, KILN_LIBCURL_SONAME, #f);
-	KILN_CURL_FUNCS(LOAD)
-#undef LOAD
-}
+#define LOAD_curl(f) curl_api.f = (__typeof__(curl_api.f))sym(h, KILN_LIBCURL_SONAME, #f);
+#define LOAD_archive(f) \
+	archive_api.f = (__typeof__(archive_api.f))sym(h, KILN_LIBARCHIVE_SONAME, #f);
 
-const struct kiln__curl_api *kiln__curl(void)
-{
-	pthread_once(&curl_once, curl_load);
-	return &curl_api;
-}
-
-static struct kiln__archive_api archive_api;
-static pthread_once_t archive_once = PTHREAD_ONCE_INIT;
-
-static void archive_load(void)
-{
-	void *h = open_lib(KILN_LIBARCHIVE_SONAME);
-#define LOAD(f) archive_api.f = (__typeof__(archive_api.f))sym(h, KILN_LIBARCHIVE_SONAME, #f);
-	KILN_ARCHIVE_FUNCS(LOAD)
-#undef LOAD
-}
-
-const struct kiln__archive_api *kiln__archive(void)
-{
-	pthread_once(&archive_once, archive_load);
-	return &archive_api;
-}
+LAZY_LIBRARY(curl, KILN_CURL_FUNCS, KILN_LIBCURL_SONAME)
+LAZY_LIBRARY(archive, KILN_ARCHIVE_FUNCS, KILN_LIBARCHIVE_SONAME)

@@ -353,6 +353,39 @@ static json_t *history_load(const struct kiln_logstore *ls)
 	return root;
 }
 
+void kiln__json_keep_newest(json_t *obj, const char *time_key, size_t keep)
+{
+	while (json_object_size(obj) > keep) {
+		const char *k, *oldest = NULL;
+		json_int_t when = 0;
+		json_t *v;
+		json_object_foreach(obj, k, v) {
+			json_int_t t = json_integer_value(json_object_get(v, time_key));
+			if (!oldest || t < when)
+				oldest = k, when = t;
+		}
+		json_object_del(obj, oldest);
+	}
+}
+
+int kiln__json_write_atomic(json_t *root, const char *path)
+{
+	char *tmp = kiln__xasprintf("%s.XXXXXX", path);
+	int fd = mkstemp(tmp), rc = -1;
+	if (fd >= 0) {
+		bool ok = json_dumpfd(root, fd, JSON_INDENT(1) | JSON_SORT_KEYS) == 0;
+		ok = close(fd) == 0 && ok;
+		if (ok && rename(tmp, path) == 0)
+			rc = 0;
+		else
+			unlink(tmp);
+	}
+	int e = errno;
+	free(tmp);
+	errno = e;
+	return rc;
+}
+
 static int64_t history_get(const struct kiln_logstore *ls, const char *hkey)
 {
 	json_t *root = history_load(ls);
@@ -373,29 +406,10 @@ static void history_put(struct kiln_logstore *ls, const char *hkey, int64_t dura
 	json_object_set_new(e, "duration_ns", json_integer(duration_ns));
 	json_object_set_new(e, "finished_ns", json_integer(finished_ns));
 	json_object_set_new(builds, hkey, e);
-	while (json_object_size(builds) > KILN_LOGSTORE_KEEP_HISTORY) {
-		const char *k, *oldest = NULL;
-		json_int_t when = 0;
-		json_t *v;
-		json_object_foreach(builds, k, v) {
-			json_int_t t = json_integer_value(json_object_get(v, "finished_ns"));
-			if (!oldest || t < when)
-				oldest = k, when = t;
-		}
-		json_object_del(builds, oldest);
-	}
+	kiln__json_keep_newest(builds, "finished_ns", KILN_LOGSTORE_KEEP_HISTORY);
 	char *path = history_path(ls);
-	char *tmp = kiln__xasprintf("%s.%ld.tmp", path, (long)getpid());
-	if (json_dump_file(root, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) == 0) {
-		if (rename(tmp, path) < 0) {
-			broken(ls, "cannot write", path);
-			unlink(tmp);
-		}
-	} else {
-		broken(ls, "cannot write", tmp);
-		unlink(tmp);
-	}
-	free(tmp);
+	if (kiln__json_write_atomic(root, path) < 0)
+		broken(ls, "cannot write", path);
 	free(path);
 	json_decref(root);
 }

@@ -51,6 +51,17 @@ struct kiln_logstore;
 /* The state directory (malloc'd), or NULL when no HOME is known. */
 char *kiln__state_dir(void);
 
+/* For the state directory's small JSON files (history.json, images.json):
+ * drop from obj (an object of objects) the members whose integer member
+ * time_key is smallest until at most keep remain; and write root to path
+ * through a temporary file (mkstemp, mode 0600) renamed over it, so a
+ * reader never sees half a file and concurrent writers each write a whole
+ * one (the last rename wins). kiln__json_write_atomic: 0, or -1 with
+ * errno. */
+struct json_t;
+void kiln__json_keep_newest(struct json_t *obj, const char *time_key, size_t keep);
+int kiln__json_write_atomic(struct json_t *root, const char *path);
+
 /* Start recording one run. key names what is built (the caller's choice,
  * e.g. the context directory and Dockerfile); the history is keyed by it
  * plus each job's target, platform and builder. keep_runs bounds

@@ -67,7 +67,9 @@ static struct kiln_ctx *ctx_new(void)
 					      .vt = &buildkit };
 	entries[1] = (struct kiln_reg_entry){ .kind = KILN_KIND_BACKEND, .name = "docker",
 					      .vt = &docker };
-	ctx = (struct kiln_ctx){ .reg = { .entries = entries, .n_entries = 2 } };
+	/* every kind "loaded": the lazy lookups look no further than these */
+	ctx = (struct kiln_ctx){ .reg = { .entries = entries, .n_entries = 2,
+					  .kinds_done = KILN_KINDS_ALL, .others_done = true } };
 	return &ctx;
 }
 
