@@ -7,7 +7,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-
 #include "lazylib.h"
 #include "cli.h"
 #include "util.h"

@@ -228,7 +228,6 @@ static int copy_elem(void *dst, size_t size, size_t min, const void *array,
 	return copy_opts(dst, size, min, p, what, err);
 }
 
-
 /*
  * Go's path.Clean of p, made absolute (client/llb normalizePath with the
  * parent "/"). keep_slash keeps a trailing "/" (or "/.") as BuildKit does

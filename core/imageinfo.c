@@ -13,51 +13,33 @@
 
 #define MEMO_VERSION 1
 
-static json_t *memo_load(const char *path)
+/* The memo's entry for image in memo (kiln__json_load_versioned's root). */
+static bool memo_get(json_t *memo, const char *image, struct kiln_event_job_finished *e)
 {
-	json_t *root = path ? json_load_file(path, 0, NULL) : NULL;
-	if (!json_is_object(root) ||
-	    json_integer_value(json_object_get(root, "version")) != MEMO_VERSION ||
-	    !json_is_object(json_object_get(root, "images"))) {
-		json_decref(root);
-		root = json_object();
-		json_object_set_new(root, "version", json_integer(MEMO_VERSION));
-		json_object_set_new(root, "images", json_object());
-	}
-	return root;
-}
-
-/* The memo's entry for image, if any. */
-static bool memo_get(const char *path, const char *image, struct kiln_event_job_finished *e)
-{
-	json_t *root = memo_load(path);
-	json_t *m = json_object_get(json_object_get(root, "images"), image);
+	json_t *m = json_object_get(json_object_get(memo, "images"), image);
 	json_int_t size = json_integer_value(json_object_get(m, "size"));
 	json_int_t layers = json_integer_value(json_object_get(m, "layers"));
-	bool hit = size > 0 && layers > 0 && layers <= UINT32_MAX;
-	if (hit) {
-		e->image_size = (int64_t)size;
-		e->image_layers = (uint32_t)layers;
-	}
-	json_decref(root);
-	return hit;
+	if (size <= 0 || layers <= 0 || layers > UINT32_MAX)
+		return false;
+	e->image_size = (int64_t)size;
+	e->image_layers = (uint32_t)layers;
+	return true;
 }
 
-/* Add image to the memo, dropping the oldest entries beyond the limit. */
-static void memo_put(const char *path, const char *image,
+/* Add image to memo, drop the oldest entries beyond the limit, write it
+ * to path. */
+static void memo_put(json_t *memo, const char *path, const char *image,
 		     const struct kiln_event_job_finished *e)
 {
-	json_t *root = memo_load(path);
-	json_t *images = json_object_get(root, "images");
+	json_t *images = json_object_get(memo, "images");
 	json_t *m = json_object();
 	json_object_set_new(m, "size", json_integer(e->image_size));
 	json_object_set_new(m, "layers", json_integer(e->image_layers));
 	json_object_set_new(m, "added_ns", json_integer(kiln__now_ns()));
 	json_object_set_new(images, image, m);
 	kiln__json_keep_newest(images, "added_ns", KILN_IMAGE_INFO_KEEP);
-	if (kiln__json_write_atomic(root, path) < 0)
+	if (kiln__json_write_atomic(memo, path) < 0)
 		kiln__log(KILN_LOG_DEBUG, "cannot write %s: %s", path, strerror(errno));
-	json_decref(root);
 }
 
 #define INSPECT_MS 3000L
@@ -103,15 +85,13 @@ void kiln__image_info_fill(const char *backend, const char *addr,
 	if (!sock || !image || !plain_ref(image))
 		return;
 	char *state = kiln__state_dir();
-	char *memo = state ? kiln__xasprintf("%s/images.json", state) : NULL;
+	char *memo_path = state ? kiln__xasprintf("%s/images.json", state) : NULL;
 	free(state);
-	if (memo && memo_get(memo, image, e)) {
-		free(memo);
-		return;
-	}
-	CURL *c = curl_easy_init();
-	if (!c) {
-		free(memo);
+	json_t *memo = kiln__json_load_versioned(memo_path, MEMO_VERSION, "images");
+	CURL *c = NULL;
+	if (memo_get(memo, image, e) || !(c = curl_easy_init())) {
+		json_decref(memo);
+		free(memo_path);
 		return;
 	}
 	struct kiln_sb body = KILN_SB_INIT;
@@ -136,12 +116,13 @@ void kiln__image_info_fill(const char *backend, const char *addr,
 		if (json_is_array(layers))
 			e->image_layers = (uint32_t)json_array_size(layers);
 		json_decref(root);
-		if (memo && e->image_size > 0 && e->image_layers > 0)
-			memo_put(memo, image, e);
+		if (memo_path && e->image_size > 0 && e->image_layers > 0)
+			memo_put(memo, memo_path, image, e);
 	} else {
 		kiln__log(KILN_LOG_DEBUG, "image %s: no size from %s (HTTP %ld)", image, sock,
 			  status);
 	}
 	kiln__sb_release(&body);
-	free(memo);
+	json_decref(memo);
+	free(memo_path);
 }

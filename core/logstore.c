@@ -337,19 +337,25 @@ static char *history_path(const struct kiln_logstore *ls)
 	return kiln__xasprintf("%s/history.json", ls->state);
 }
 
+json_t *kiln__json_load_versioned(const char *path, int version, const char *member)
+{
+	json_t *root = path ? json_load_file(path, 0, NULL) : NULL;
+	if (!json_is_object(root) ||
+	    json_integer_value(json_object_get(root, "version")) != version ||
+	    !json_is_object(json_object_get(root, member))) {
+		json_decref(root);
+		root = json_object();
+		json_object_set_new(root, "version", json_integer(version));
+		json_object_set_new(root, member, json_object());
+	}
+	return root;
+}
+
 static json_t *history_load(const struct kiln_logstore *ls)
 {
 	char *path = history_path(ls);
-	json_t *root = json_load_file(path, 0, NULL);
+	json_t *root = kiln__json_load_versioned(path, HISTORY_VERSION, "builds");
 	free(path);
-	if (!json_is_object(root) ||
-	    json_integer_value(json_object_get(root, "version")) != HISTORY_VERSION ||
-	    !json_is_object(json_object_get(root, "builds"))) {
-		json_decref(root);
-		root = json_object();
-		json_object_set_new(root, "version", json_integer(HISTORY_VERSION));
-		json_object_set_new(root, "builds", json_object());
-	}
 	return root;
 }
 
@@ -576,14 +582,12 @@ char *kiln__record_id(const char *run, const char *job_id)
 	uint8_t md[32];
 	char *id = kiln__xcalloc(1, KILN_RECORD_ID_LEN + 1);
 	kiln__sha256(in, strlen(in), md);
-	{
-		/* base 36, as buildx's refs; 12 characters carry 62 bits */
-		uint64_t v = 0;
-		for (int i = 0; i < 8; i++)
-			v = (v << 8) | md[i];
-		for (int i = 0; i < KILN_RECORD_ID_LEN; i++, v /= 36)
-			id[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
-	}
+	/* base 36, as buildx's refs; 12 characters carry 62 bits */
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | md[i];
+	for (int i = 0; i < KILN_RECORD_ID_LEN; i++, v /= 36)
+		id[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
 	free(in);
 	return id;
 }

@@ -51,14 +51,20 @@ struct kiln_logstore;
 /* The state directory (malloc'd), or NULL when no HOME is known. */
 char *kiln__state_dir(void);
 
-/* For the state directory's small JSON files (history.json, images.json):
- * drop from obj (an object of objects) the members whose integer member
- * time_key is smallest until at most keep remain; and write root to path
- * through a temporary file (mkstemp, mode 0600) renamed over it, so a
- * reader never sees half a file and concurrent writers each write a whole
- * one (the last rename wins). kiln__json_write_atomic: 0, or -1 with
- * errno. */
+/* For the state directory's small JSON files (history.json, images.json),
+ * each {"version":N, MEMBER:{KEY:{…}}}:
+ * kiln__json_load_versioned reads path (NULL: none) and returns its root
+ * (the caller json_decref()s it), or a new empty one when the file is
+ * missing, unreadable, or of another version or shape;
+ * kiln__json_keep_newest drops from obj (an object of objects) the
+ * members whose integer member time_key is smallest until at most keep
+ * remain;
+ * kiln__json_write_atomic writes root to path through a temporary file
+ * (mkstemp, mode 0600) renamed over it, so a reader never sees half a
+ * file and concurrent writers each write a whole one (the last rename
+ * wins): 0, or -1 with errno. */
 struct json_t;
+struct json_t *kiln__json_load_versioned(const char *path, int version, const char *member);
 void kiln__json_keep_newest(struct json_t *obj, const char *time_key, size_t keep);
 int kiln__json_write_atomic(struct json_t *root, const char *path);
 

@@ -504,7 +504,6 @@ int kiln__registry_manifest_head(struct kiln_registry *r, const char *repo,
 	return rc;
 }
 
-
 int kiln__registry_manifest_put(struct kiln_registry *r, const char *repo,
 				const char *reference, const char *mt, const char *body,
 				size_t len, struct kiln_manifest_info *out, struct kiln_err *err)
